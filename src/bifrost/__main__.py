@@ -1,0 +1,3 @@
+from bifrost.cli import main
+
+raise SystemExit(main())

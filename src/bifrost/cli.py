@@ -1,0 +1,175 @@
+"""`bifrost` (serve) and `bifrost check` (validate a config), CONTRACT §1."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+
+from bifrost import __version__
+from bifrost.config import Config, ConfigError, load_config
+
+log = logging.getLogger("bifrost")
+
+DRAIN_GRACE_S = 30.0
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="bifrost",
+        description="Bifrost: an OpenAI-compatible LLM gateway. `bifrost check --config PATH` validates a config.",
+    )
+    p.add_argument("--config", default=os.environ.get("BIFROST_CONFIG", "./config.json"),
+                   help="path to config.json (env BIFROST_CONFIG; default ./config.json)")
+    p.add_argument("--host", default=os.environ.get("BIFROST_HOST", "127.0.0.1"),
+                   help="address to listen on (env BIFROST_HOST; default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("BIFROST_PORT", "8080")),
+                   help="port (env BIFROST_PORT; default 8080)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the port (default 1)")
+    p.add_argument("--log-level", default=os.environ.get("BIFROST_LOG_LEVEL", "info"),
+                   choices=["debug", "info", "warn", "warning", "error"], help="env BIFROST_LOG_LEVEL; default info")
+    p.add_argument("--log-format", default=os.environ.get("BIFROST_LOG_FORMAT", "text"), choices=["text", "json"])
+    p.add_argument("--version", action="version", version=f"bifrost {__version__}")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] == "check":
+        return _check(args_list[1:])
+    if args_list and args_list[0] == "serve":
+        args_list = args_list[1:]
+    args = _serve_parser().parse_args(args_list)
+    _setup_logging(args.log_level, args.log_format)
+    try:
+        config = load_config(args.config)
+    except FileNotFoundError:
+        print(f"error: config file not found: {args.config} (pass --config PATH or set BIFROST_CONFIG)",
+              file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem.path}: {problem.message}", file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    _report(config, args.host, args.port, args.workers)
+    if args.workers == 1:
+        asyncio.run(run_worker(config, args.host, args.port, reuse_port=False))
+        return 0
+    return _supervise(config, args)
+
+
+def _check(argv: list[str]) -> int:
+    from bifrost.config.check import run_check
+
+    p = argparse.ArgumentParser(prog="bifrost check", description="Validate a config.json and print each problem.")
+    p.add_argument("--config", default=os.environ.get("BIFROST_CONFIG", "./config.json"))
+    args = p.parse_args(argv)
+    return run_check(args.config)
+
+
+def _setup_logging(level: str, fmt: str) -> None:
+    try:
+        from bifrost.observability.logging import setup_logging
+    except ImportError:  # pragma: no cover - observability not installed in this build
+        logging.basicConfig(level=level.upper().replace("WARN", "WARNING").replace("WARNINGING", "WARNING"),
+                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        return
+    setup_logging(level, fmt)
+
+
+def _report(config: Config, host: str, port: int, workers: int) -> None:
+    """What is configured: providers, usable keys, models. Never a key value."""
+    log.info("Bifrost %s starting with config %s", __version__, config.source or "(inline)")
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    for name, p in config.providers.items():
+        usable = sum(1 for k in p.keys if k.usable)
+        keys = "key-less" if p.is_key_less and not p.keys else f"{usable}/{len(p.keys)} usable keys"
+        models = ", ".join(p.models) or "any model"
+        base = p.network.base_url or "default endpoint"
+        log.info("provider %s (%s wire): %s; models: %s; %s", name, p.base_type, keys, models, base)
+    log.info("listening on http://%s:%d (%d worker%s)", host, port, workers, "" if workers == 1 else "s")
+
+
+async def run_worker(config: Config, host: str, port: int, reuse_port: bool) -> None:
+    """Serve until SIGTERM/SIGINT, then stop accepting, drain in-flight requests, exit."""
+    from aiohttp import web
+
+    from bifrost.server.app import GATEWAY_KEY, create_app
+
+    observer = _make_observer(config)
+    app = create_app(config, observer)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=DRAIN_GRACE_S)
+    await runner.setup()
+    if observer is not None and hasattr(observer, "start"):
+        await observer.start()
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=2048)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down: draining in-flight requests (up to %.0fs)", DRAIN_GRACE_S)
+    app[GATEWAY_KEY].draining = True
+    await runner.cleanup()
+    if observer is not None and hasattr(observer, "stop"):
+        await observer.stop()
+    log.info("stopped")
+
+
+def _make_observer(config: Config) -> object | None:
+    try:
+        from bifrost.observability.observer import Observer
+    except ImportError:  # pragma: no cover - observability not installed in this build
+        return None
+    return Observer.from_config(config)
+
+
+def _worker_main(config: Config, host: str, port: int, log_level: str, log_format: str) -> None:
+    _setup_logging(log_level, log_format)
+    asyncio.run(run_worker(config, host, port, reuse_port=True))
+
+
+def _supervise(config: Config, args: argparse.Namespace) -> int:
+    """N worker processes on one port (SO_REUSEPORT); signals are passed on; a crashed worker is replaced."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bifrost-metrics-")
+    ctx = multiprocessing.get_context("fork")
+    worker_args = (config, args.host, args.port, args.log_level, args.log_format)
+    workers = [ctx.Process(target=_worker_main, args=worker_args, daemon=False) for _ in range(args.workers)]
+    for w in workers:
+        w.start()
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for w in workers:
+            if w.pid and w.is_alive():
+                os.kill(w.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    while True:
+        for i, w in enumerate(workers):
+            w.join(timeout=0.5)
+            if not w.is_alive() and not stopping:
+                log.error("worker %s exited with %s; starting a new one", w.pid, w.exitcode)
+                workers[i] = ctx.Process(target=_worker_main, args=worker_args, daemon=False)
+                workers[i].start()
+        if stopping and not any(w.is_alive() for w in workers):
+            return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

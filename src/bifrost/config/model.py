@@ -1,0 +1,136 @@
+"""Typed, validated configuration: what `load_config` produces from config.json.
+
+Everything here is built once at start-up; the request path only reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Providers that speak OpenAI's wire format; their name is also their default base URL's owner.
+OPENAI_COMPATIBLE = (
+    "openai",
+    "mistral",
+    "groq",
+    "ollama",
+    "openrouter",
+    "cerebras",
+    "xai",
+    "perplexity",
+    "fireworks",
+    "vllm",
+)
+BUILTIN_PROVIDERS = (*OPENAI_COMPATIBLE, "anthropic", "gemini", "bedrock", "azure", "vertex", "cohere")
+# Base wire types a custom provider may declare in custom_provider_config.base_provider_type.
+BASE_PROVIDER_TYPES = ("openai", "anthropic", "gemini", "bedrock", "azure", "vertex", "cohere")
+# Providers that need no API key unless the config gives one.
+KEYLESS_BY_DEFAULT = ("ollama", "vllm")
+
+
+@dataclass(slots=True)
+class KeyConfig:
+    """One upstream API key. `value` is the secret: it never appears in repr, logs or errors."""
+
+    name: str  # from config, else "key-1", "key-2", ... in config order (1-based)
+    value: str | None  # resolved secret; None when it named a missing env var (key disabled)
+    env_var: str | None  # the variable named by "env.NAME", if any (safe to print)
+    models: tuple[str, ...] = ()  # empty means: serves every model of its provider ("*" is normalised away)
+    weight: float = 1.0
+
+    @property
+    def usable(self) -> bool:
+        return self.value is not None
+
+    def serves(self, model: str) -> bool:
+        return not self.models or model in self.models
+
+    def __repr__(self) -> str:  # never the value
+        return (
+            f"KeyConfig(name={self.name!r}, env_var={self.env_var!r}, models={self.models!r}, "
+            f"weight={self.weight})"
+        )
+
+
+@dataclass(slots=True)
+class NetworkConfig:
+    base_url: str | None = None  # None: the provider's public default
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    default_request_timeout_in_seconds: float = 30.0
+    stream_idle_timeout_in_seconds: float = 60.0
+    max_retries: int = 0
+    retry_backoff_initial_ms: int = 500  # "retry_backoff_initial" accepted as an alias
+    retry_backoff_max_ms: int = 5000  # "retry_backoff_max" accepted as an alias
+
+
+@dataclass(slots=True)
+class ConcurrencyConfig:
+    concurrency: int = 1000
+    buffer_size: int = 5000
+
+
+@dataclass(slots=True)
+class CustomProviderConfig:
+    base_provider_type: str
+    is_key_less: bool = False
+
+
+@dataclass(slots=True)
+class ProviderConfig:
+    name: str
+    # wire family: "openai" for the OpenAI-compatible family and custom openai ones, else the name
+    base_type: str
+    keys: list[KeyConfig] = field(default_factory=list)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    concurrency: ConcurrencyConfig = field(default_factory=ConcurrencyConfig)
+    custom: CustomProviderConfig | None = None
+    is_key_less: bool = False
+    # provider specifics (azure deployments, bedrock region)
+    meta_config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def models(self) -> list[str]:
+        """Models listed by the keys, in config order, without duplicates."""
+        seen: dict[str, None] = {}
+        for key in self.keys:
+            for model in key.models:
+                seen.setdefault(model, None)
+        return list(seen)
+
+
+@dataclass(slots=True)
+class ClientConfig:
+    drop_excess_requests: bool = False
+    allow_direct_keys: bool = False
+    enforce_auth_on_inference: bool = False
+    max_request_body_size_mb: float = 100.0
+    prometheus_labels: list[str] = field(default_factory=list)
+    disable_content_logging: bool = False
+
+
+@dataclass(slots=True)
+class LogsStoreConfig:
+    enabled: bool = False
+    type: str = "sqlite"  # "sqlite" | "postgres"
+    path: str = "./logs.db"  # sqlite
+    url: str | None = None  # postgres
+    log_retention_days: int = 30
+
+
+@dataclass(slots=True)
+class StateStoreConfig:
+    type: str = "memory"  # "memory" | "redis"
+    url: str | None = None
+
+
+@dataclass(slots=True)
+class Config:
+    providers: dict[str, ProviderConfig] = field(default_factory=dict)  # config order kept
+    fallbacks: dict[str, list[str]] = field(default_factory=dict)
+    client: ClientConfig = field(default_factory=ClientConfig)
+    logs_store: LogsStoreConfig = field(default_factory=LogsStoreConfig)
+    state_store: StateStoreConfig = field(default_factory=StateStoreConfig)
+    mcp: dict[str, Any] | None = None  # validated shape, used by the MCP layer
+    governance: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)  # start-up warnings (never secret values)
+    source: str | None = None  # path it was loaded from

@@ -1,0 +1,29 @@
+"""Per-request state that travels from the route through the engine to the provider."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bifrost.observability.record import RequestRecord
+
+
+@dataclass(slots=True)
+class Target:
+    """One place a request may be served: the primary or a fallback."""
+
+    provider: str
+    model: str
+
+
+@dataclass(slots=True)
+class RequestContext:
+    record: RequestRecord
+    started: float  # time.perf_counter() at arrival
+    extra_headers: dict[str, str] = field(default_factory=dict)  # from x-bf-eh-*, forwarded upstream
+    direct_key: str | None = None  # the client's own key, when allow_direct_keys
+    pinned_key: str | None = None  # x-bf-api-key
+    stream: bool = False
+
+    @property
+    def request_id(self) -> str:
+        return self.record.request_id

@@ -1,0 +1,242 @@
+"""What every provider shares: its keys, its queue, a pooled HTTP session, and the streaming handle.
+
+A provider takes the canonical request (an OpenAI Chat Completions dict) and answers with the
+canonical response dict, or a `ChatStream` of canonical chunks. Providers whose wire *is* OpenAI's
+pass bytes through; the others translate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import aiohttp
+import orjson
+from multidict import CIMultiDictProxy
+
+from bifrost.config.model import ClientConfig, KeyConfig, ProviderConfig
+from bifrost.core.context import RequestContext
+from bifrost.core.errors import GatewayError, upstream_garbage, upstream_timeout, upstream_unreachable
+from bifrost.core.keys import KeyPool
+from bifrost.core.queues import ProviderQueue
+from bifrost.core.retry import parse_retry_after
+
+# One streamed chunk: the canonical dict and its OpenAI SSE encoding ("data: {...}\n\n").
+StreamEvent = tuple[dict[str, Any], bytes]
+
+_RATE_LIMIT_WORDS = ("rate limit", "rate_limit", "too many requests", "overloaded")
+
+
+class ChatStream:
+    """An upstream stream whose first chunk has already arrived (so failures before it can fall back)."""
+
+    __slots__ = ("_events", "_first", "model", "provider", "release")
+
+    def __init__(self, provider: str, model: str, events: AsyncIterator[StreamEvent]) -> None:
+        self.provider = provider
+        self.model = model
+        self._events = events
+        self._first: StreamEvent | None = None
+        self.release: Callable[[], None] | None = None  # set by the engine: frees the queue slot
+
+    async def prefetch(self) -> None:
+        try:
+            self._first = await anext(self._events)
+        except StopAsyncIteration:
+            raise GatewayError(502, f"{self.provider} ended the stream before sending any data",
+                               provider=self.provider) from None
+
+    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        async for event in self._events:
+            yield event
+
+    async def aclose(self) -> None:
+        try:
+            await self._events.aclose()  # type: ignore[attr-defined]
+        finally:
+            if self.release is not None:
+                release, self.release = self.release, None
+                release()
+
+
+class Provider:
+    """Base class. Subclasses set `wire` and implement `chat` (and `embeddings` where the API has them)."""
+
+    wire = "openai"
+    default_base_url = ""
+
+    def __init__(self, config: ProviderConfig, client: ClientConfig) -> None:
+        self.name = config.name
+        self.config = config
+        self.keys = KeyPool(config)
+        self.queue = ProviderQueue(config, client.drop_excess_requests)
+        net = config.network
+        self.base_url = (net.base_url or self.default_base_url).rstrip("/")
+        self.request_timeout = net.default_request_timeout_in_seconds
+        self.idle_timeout = net.stream_idle_timeout_in_seconds
+        self._timeout = aiohttp.ClientTimeout(total=net.default_request_timeout_in_seconds)
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=net.default_request_timeout_in_seconds, sock_read=net.stream_idle_timeout_in_seconds
+        )
+        self._base_headers = {"Content-Type": "application/json", **net.extra_headers}
+        self.session: aiohttp.ClientSession | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self.config.concurrency.concurrency, ttl_dns_cache=300, keepalive_timeout=60
+        )
+        self.session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    # -- the canonical operations ------------------------------------------------------------------
+    async def chat(
+        self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
+    ) -> dict[str, Any] | ChatStream:
+        raise GatewayError(400, f"provider {self.name} does not support chat completions", provider=self.name)
+
+    async def text_completion(
+        self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
+    ) -> dict[str, Any] | ChatStream:
+        """Default: the prompt becomes one user turn of a chat; the answer comes back as a text completion."""
+        from bifrost.core.text_completion import as_text_completion
+
+        return await as_text_completion(self, body, model, key, ctx)
+
+    async def embeddings(
+        self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
+    ) -> dict[str, Any]:
+        raise GatewayError(400, f"provider {self.name} does not support embeddings", provider=self.name,
+                           param="model")
+
+    # -- HTTP helpers for subclasses -----------------------------------------------------------------
+    def headers(self, auth: dict[str, str], ctx: RequestContext) -> dict[str, str]:
+        headers = {**self._base_headers, **auth}
+        if ctx.extra_headers:
+            headers.update(ctx.extra_headers)
+        return headers
+
+    async def post(self, url: str, payload: bytes, headers: dict[str, str]) -> tuple[int, bytes, CIMultiDictProxy[str]]:
+        """POST and read the whole answer within the request timeout."""
+        assert self.session is not None
+        try:
+            async with self.session.post(url, data=payload, headers=headers, timeout=self._timeout) as resp:
+                return resp.status, await resp.read(), resp.headers
+        except TimeoutError:
+            raise upstream_timeout(self.name, self.request_timeout) from None
+        except aiohttp.ClientPayloadError as exc:
+            raise GatewayError(502, f"{self.name} broke off its answer: {exc.__class__.__name__}",
+                               provider=self.name, retryable=True) from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise upstream_unreachable(self.name, _describe(exc)) from None
+
+    async def open_stream(self, url: str, payload: bytes, headers: dict[str, str],
+                          key: KeyConfig | None) -> aiohttp.ClientResponse:
+        """POST a streaming request; an error status is read and raised, a 2xx response is returned open."""
+        assert self.session is not None
+        try:
+            resp = await self.session.post(url, data=payload, headers=headers, timeout=self._stream_timeout)
+        except TimeoutError:
+            raise upstream_timeout(self.name, self.request_timeout) from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            raise upstream_unreachable(self.name, _describe(exc)) from None
+        if resp.status >= 400:
+            try:
+                data = await resp.read()
+            except (aiohttp.ClientError, TimeoutError):
+                data = b""
+            finally:
+                resp.release()
+            raise self.error_from(resp.status, data, resp.headers, key)
+        return resp
+
+    def error_from(self, status: int, data: bytes, headers: CIMultiDictProxy[str] | dict[str, str],
+                   key: KeyConfig | None) -> GatewayError:
+        """An upstream's error answer, status and message kept, provider named, secrets removed."""
+        message, etype, code, param = self.parse_error(data)
+        if not message:
+            snippet = data[:300].decode("utf-8", "replace").strip() or "no body"
+            message = f"{self.name} answered HTTP {status}: {snippet}"
+        if key is not None and key.value and key.value in message:
+            message = message.replace(key.value, "***")
+        retryable = None
+        if status not in (400, 401, 403) and any(w in message.lower() for w in _RATE_LIMIT_WORDS):
+            retryable = True
+        return GatewayError(
+            status, message, type=etype, code=code, param=param, provider=self.name,
+            retry_after=parse_retry_after(headers.get("Retry-After") or headers.get("retry-after")),
+            retryable=retryable,
+        )
+
+    def parse_error(self, data: bytes) -> tuple[str | None, str | None, str | None, str | None]:
+        """(message, type, code, param) from an OpenAI-shaped error body; subclasses read their own shape."""
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return None, None, None, None
+        err = obj.get("error") if isinstance(obj, dict) else None
+        if isinstance(err, dict):
+            code = err.get("code")
+            return (
+                str(err.get("message") or "") or None,
+                err.get("type") if isinstance(err.get("type"), str) else None,
+                str(code) if code is not None else None,
+                err.get("param") if isinstance(err.get("param"), str) else None,
+            )
+        if isinstance(err, str):
+            return err, None, None, None
+        if isinstance(obj, dict) and isinstance(obj.get("message"), str):
+            return obj["message"], None, None, None
+        return None, None, None, None
+
+    def parse_json(self, data: bytes) -> dict[str, Any]:
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise upstream_garbage(self.name, "body is not JSON") from None
+        if not isinstance(obj, dict):
+            raise upstream_garbage(self.name, "body is not a JSON object")
+        return obj
+
+    async def stream_from(
+        self,
+        url: str,
+        payload: bytes,
+        headers: dict[str, str],
+        key: KeyConfig | None,
+        model: str,
+        events: Callable[[aiohttp.ClientResponse], AsyncIterator[StreamEvent]],
+    ) -> ChatStream:
+        """Open a stream and wait for its first chunk, both within the request timeout.
+
+        After the first chunk the idle timeout (the session's sock_read) bounds each wait.
+        `events` turns the open response into canonical chunks and must release it when done.
+        """
+        resp: aiohttp.ClientResponse | None = None
+        stream: ChatStream | None = None
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                resp = await self.open_stream(url, payload, headers, key)
+                stream = ChatStream(self.name, model, events(resp))
+                await stream.prefetch()
+            return stream
+        except BaseException as exc:
+            if stream is not None:
+                await stream.aclose()
+            elif resp is not None:
+                resp.close()
+            if isinstance(exc, TimeoutError):
+                raise upstream_timeout(self.name, self.request_timeout) from None
+            raise
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    return text[:200]

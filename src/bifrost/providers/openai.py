@@ -1,0 +1,114 @@
+"""OpenAI and every server that speaks its wire format: the request is passed through, bytes in, bytes out.
+
+Only `model` is rewritten (and gateway-only fields were already removed by the route); any field the
+gateway does not know reaches the upstream untouched, so new OpenAI parameters work on day one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bifrost.config.model import ClientConfig, KeyConfig, ProviderConfig
+from bifrost.core.context import RequestContext
+from bifrost.core.errors import GatewayError, upstream_garbage
+from bifrost.providers.base import ChatStream, Provider, StreamEvent
+from bifrost.providers.sse import event_data, iter_events
+
+# provider -> (public base URL, path prefix before /chat/completions)
+DEFAULT_ENDPOINTS: dict[str, tuple[str, str]] = {
+    "openai": ("https://api.openai.com", "/v1"),
+    "mistral": ("https://api.mistral.ai", "/v1"),
+    "groq": ("https://api.groq.com/openai", "/v1"),
+    "ollama": ("http://localhost:11434", "/v1"),
+    "openrouter": ("https://openrouter.ai/api", "/v1"),
+    "cerebras": ("https://api.cerebras.ai", "/v1"),
+    "xai": ("https://api.x.ai", "/v1"),
+    "perplexity": ("https://api.perplexity.ai", ""),
+    "fireworks": ("https://api.fireworks.ai/inference", "/v1"),
+    "vllm": ("http://localhost:8000", "/v1"),
+}
+
+
+class OpenAICompatibleProvider(Provider):
+    wire = "openai"
+
+    def __init__(self, config: ProviderConfig, client: ClientConfig) -> None:
+        base, prefix = DEFAULT_ENDPOINTS.get(config.name, ("https://api.openai.com", "/v1"))
+        self.default_base_url = base
+        super().__init__(config, client)
+        if config.network.base_url:
+            # a configured base URL may or may not already end in /v1
+            prefix = "" if self.base_url.endswith("/v1") else "/v1"
+        root = self.base_url + prefix
+        self.chat_url = root + "/chat/completions"
+        self.completions_url = root + "/completions"
+        self.embeddings_url = root + "/embeddings"
+
+    def auth(self, key: KeyConfig | None, ctx: RequestContext) -> dict[str, str]:
+        secret = ctx.direct_key or (key.value if key is not None else None)
+        return {"Authorization": f"Bearer {secret}"} if secret else {}
+
+    async def chat(
+        self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
+    ) -> dict[str, Any] | ChatStream:
+        return await self._call(self.chat_url, body, model, key, ctx)
+
+    async def text_completion(
+        self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
+    ) -> dict[str, Any] | ChatStream:
+        return await self._call(self.completions_url, body, model, key, ctx)
+
+    async def embeddings(
+        self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
+    ) -> dict[str, Any]:
+        result = await self._call(self.embeddings_url, body, model, key, ctx)
+        assert isinstance(result, dict)
+        return result
+
+    async def _call(
+        self, url: str, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
+    ) -> dict[str, Any] | ChatStream:
+        body["model"] = model
+        payload = orjson.dumps(body)
+        headers = self.headers(self.auth(key, ctx), ctx)
+        if ctx.stream:
+            return await self.stream_from(url, payload, headers, key, model, self._events)
+        status, data, resp_headers = await self.post(url, payload, headers)
+        if status >= 400:
+            raise self.error_from(status, data, resp_headers, key)
+        return self.parse_json(data)
+
+    async def _events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
+        """Upstream SSE events, each checked (parsed once) and forwarded byte for byte."""
+        finished = False
+        try:
+            async for block in iter_events(resp, self.name, self.idle_timeout):
+                data = event_data(block)
+                if data is None:
+                    continue  # comment or keep-alive
+                if data == b"[DONE]":
+                    return
+                try:
+                    chunk = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    raise upstream_garbage(self.name, "a stream event is not JSON") from None
+                if not isinstance(chunk, dict):
+                    raise upstream_garbage(self.name, "a stream event is not a JSON object")
+                err = chunk.get("error")
+                if err is not None:
+                    message = err.get("message") if isinstance(err, dict) else str(err)
+                    raise GatewayError(502, str(message or "upstream stream error"), provider=self.name,
+                                       type=err.get("type") if isinstance(err, dict) else None)
+                if not finished:
+                    for choice in chunk.get("choices") or ():
+                        if choice.get("finish_reason"):
+                            finished = True
+                yield chunk, (block + b"\n\n" if block.startswith(b"data: ") else b"data: " + data + b"\n\n")
+            if not finished:
+                raise GatewayError(502, f"{self.name} ended the stream before it finished", provider=self.name)
+        finally:
+            resp.release()

@@ -1,0 +1,67 @@
+"""Server-sent events off an upstream response, one complete event at a time, as they arrive."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+from bifrost.core.errors import GatewayError
+
+
+async def iter_events(resp: aiohttp.ClientResponse, provider: str, idle_timeout: float) -> AsyncIterator[bytes]:
+    """Yield raw event blocks (without the blank-line separator). Never a partial event.
+
+    The idle timeout is enforced by the session's `sock_read` timeout (no timer per chunk here); a
+    connection that ends mid-event, stalls or breaks raises a GatewayError the caller turns into an
+    error event for the client.
+    """
+    buf = b""
+    content = resp.content
+    while True:
+        try:
+            data = await content.readany()
+        except (aiohttp.ServerTimeoutError, TimeoutError):
+            raise GatewayError(
+                504,
+                f"{provider} stream stalled: no data for {idle_timeout:g}s "
+                f"(providers.{provider}.network_config.stream_idle_timeout_in_seconds)",
+                provider=provider,
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise GatewayError(502, f"{provider} stream broke: {type(exc).__name__}", provider=provider) from None
+        if not data:
+            break
+        buf += data
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n")
+        while True:
+            cut = buf.find(b"\n\n")
+            if cut < 0:
+                break
+            block = buf[:cut]
+            buf = buf[cut + 2 :]
+            if block:
+                yield block
+    if buf.strip():
+        # the upstream closed mid-event: the last event never completed
+        raise GatewayError(502, f"{provider} stream ended in the middle of an event", provider=provider)
+
+
+def event_data(block: bytes) -> bytes | None:
+    """The `data:` payload of one event block (multi-line data joined), or None for comments/pings."""
+    if block.startswith(b"data: ") and b"\n" not in block:
+        return block[6:]
+    parts = []
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
+            parts.append(line[6:] if line[5:6] == b" " else line[5:])
+    return b"\n".join(parts) if parts else None
+
+
+def event_name(block: bytes) -> str | None:
+    """The `event:` field of one event block, if any."""
+    for line in block.split(b"\n"):
+        if line.startswith(b"event:"):
+            return line[6:].strip().decode()
+    return None

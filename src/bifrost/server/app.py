@@ -1,0 +1,68 @@
+"""The aiohttp application: routes registered once, no per-request middleware."""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from bifrost.config.model import Config
+from bifrost.core.errors import GatewayError
+from bifrost.server.gateway import Gateway, Observer
+from bifrost.server.routes.openai import OpenAIRoutes
+
+GATEWAY_KEY = web.AppKey("gateway", Gateway)
+
+
+def create_app(config: Config, observer: Observer | None = None) -> web.Application:
+    gateway = Gateway(config, observer)
+    # aiohttp's own body limit is set to ours, so an oversized body is refused while reading it
+    app = web.Application(client_max_size=gateway.max_body)
+    app[GATEWAY_KEY] = gateway
+    OpenAIRoutes(gateway).register(app)
+    _register_optional_routes(app, gateway)
+    app.router.add_get("/health", _health)
+    app.router.add_route("*", "/{tail:.*}", _not_found)
+
+    async def on_startup(_: web.Application) -> None:
+        await gateway.start()
+
+    async def on_cleanup(_: web.Application) -> None:
+        await gateway.close()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+def _register_optional_routes(app: web.Application, gateway: Gateway) -> None:
+    """Routes of the other wires, present once their modules exist."""
+    try:
+        from bifrost.server.routes.anthropic import AnthropicRoutes
+    except ImportError:
+        pass
+    else:
+        AnthropicRoutes(gateway).register(app)
+
+
+async def _health(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY_KEY]
+    if gateway.draining:
+        return web.json_response({"status": "draining"}, status=503, dumps=_dumps)
+    return web.json_response(
+        {"status": "ok", "providers": list(gateway.providers)}, dumps=_dumps
+    )
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    exc = GatewayError(
+        404,
+        f"Unknown route: {request.method} {request.path}. OpenAI routes live under /openai/v1, /openai or /v1 "
+        "(e.g. POST /openai/v1/chat/completions); see the README for every endpoint.",
+        code="route_not_found",
+    )
+    return web.Response(status=404, body=orjson.dumps({"error": exc.openai_error()}),
+                        content_type="application/json")
+
+
+def _dumps(obj: object) -> str:
+    return orjson.dumps(obj).decode()

@@ -1,0 +1,155 @@
+"""The gateway's start-up state and the request prelude every route shares.
+
+Everything that can be computed once (providers, sessions, router, header rules, size limit) is built
+here at start-up; per request only the body is parsed and a context assembled.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any, Protocol
+
+import orjson
+from aiohttp import web
+
+from bifrost.config.model import Config
+from bifrost.core.context import RequestContext
+from bifrost.core.engine import Engine
+from bifrost.core.errors import GatewayError, bad_request
+from bifrost.core.routing import Router
+from bifrost.observability.record import RequestRecord
+from bifrost.providers.base import Provider
+from bifrost.providers.registry import build_providers
+
+log = logging.getLogger("bifrost")
+
+# Never forwarded from x-bf-eh-*: hop-by-hop, routing, auth and cookie headers.
+BLOCKED_FORWARD_HEADERS = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
+    "transfer-encoding", "upgrade", "host", "content-length", "content-type", "cookie", "set-cookie",
+    "authorization", "x-api-key", "api-key", "x-goog-api-key", "expect",
+})
+
+
+class Observer(Protocol):
+    def request_started(self, method: str) -> None: ...
+    def finish(self, record: RequestRecord) -> None: ...
+
+
+class _QuietObserver:
+    """Used until observability is wired: keeps the hot path identical in shape."""
+
+    def request_started(self, method: str) -> None:
+        return None
+
+    def finish(self, record: RequestRecord) -> None:
+        return None
+
+
+class Gateway:
+    def __init__(self, config: Config, observer: Observer | None = None) -> None:
+        self.config = config
+        self.providers: dict[str, Provider] = build_providers(config)
+        self.router = Router(config, self.providers)
+        self.engine = Engine(self.providers)
+        self.observer: Observer = observer or _QuietObserver()
+        self.max_body = int(config.client.max_request_body_size_mb * 1024 * 1024)
+        self.allow_direct_keys = config.client.allow_direct_keys
+        self.prom_labels = {f"x-bf-prom-{label.lower()}": label for label in config.client.prometheus_labels}
+        self.content_logging = not config.client.disable_content_logging
+        self.draining = False
+        self.models_body = orjson.dumps({
+            "object": "list",
+            "data": [
+                {"id": mid, "object": "model", "created": 0, "owned_by": mid.split("/", 1)[0]}
+                for mid in self.router.model_ids
+            ],
+        })
+
+    async def start(self) -> None:
+        for provider in self.providers.values():
+            await provider.start()
+
+    async def close(self) -> None:
+        for provider in self.providers.values():
+            await provider.close()
+
+    # -- the request prelude ------------------------------------------------------------------------
+    def context(self, request: web.Request, route: str, method: str) -> RequestContext:
+        headers = request.headers
+        record = RequestRecord(
+            request_id=headers.get("x-request-id") or uuid.uuid4().hex,
+            started_at=time.time(),
+            route=route,
+            method=method,
+        )
+        ctx = RequestContext(record=record, started=time.perf_counter())
+        for name, value in headers.items():
+            if name[:5].lower() != "x-bf-":
+                continue
+            lname = name.lower()
+            if lname.startswith("x-bf-eh-"):
+                target = name[8:]
+                if target and target.lower() not in BLOCKED_FORWARD_HEADERS:
+                    ctx.extra_headers[target] = value
+            elif lname == "x-bf-api-key":
+                ctx.pinned_key = value
+            elif lname in self.prom_labels:
+                record.prom_labels[self.prom_labels[lname]] = value
+        if self.allow_direct_keys:
+            ctx.direct_key = _client_key(headers.get("Authorization"), headers.get("x-api-key"))
+        return ctx
+
+    async def read_json(self, request: web.Request) -> dict[str, Any]:
+        """The request body as a JSON object, or a 400/413 that says what to fix."""
+        length = request.content_length
+        if length is not None and length > self.max_body:
+            raise self._too_large(length)
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise self._too_large(None) from None
+        if not raw:
+            raise bad_request("The request body is empty: send a JSON object such as "
+                              '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}')
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise bad_request(f"The request body is not valid JSON ({exc}). Send a JSON object with "
+                              "Content-Type: application/json.") from None
+        if not isinstance(body, dict):
+            raise bad_request(f"The request body must be a JSON object, not a JSON {_json_type(body)}.")
+        return body
+
+    def _too_large(self, length: int | None) -> GatewayError:
+        size = f" ({length} bytes)" if length is not None else ""
+        return GatewayError(
+            413,
+            f"The request body{size} is larger than the gateway's limit of "
+            f"{self.config.client.max_request_body_size_mb:g} MB (client.max_request_body_size_mb in config.json).",
+            code="request_too_large",
+        )
+
+
+def _client_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The client's own provider key (allow_direct_keys); virtual keys (sk-bf-...) are not provider keys."""
+    token = x_api_key
+    if authorization and authorization[:7].lower() == "bearer ":
+        token = authorization[7:].strip()
+    if not token or token.startswith("sk-bf-"):
+        return None
+    return token
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"
