@@ -23,7 +23,8 @@ DRAIN_GRACE_S = 30.0
 def _serve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bifrost",
-        description="Bifrost: an OpenAI-compatible LLM gateway. `bifrost check --config PATH` validates a config.",
+        description="Bifrost: an OpenAI-compatible LLM gateway. `bifrost check --config PATH` validates a config; "
+        "`bifrost demo` serves a demo config against the built-in fake provider.",
     )
     p.add_argument("--config", default=os.environ.get("BIFROST_CONFIG", "./config.json"),
                    help="path to config.json (env BIFROST_CONFIG; default ./config.json)")
@@ -43,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] == "check":
         return _check(args_list[1:])
+    if args_list and args_list[0] == "demo":
+        from bifrost.demo import run_demo
+
+        return run_demo(args_list[1:])
     if args_list and args_list[0] == "serve":
         args_list = args_list[1:]
     args = _serve_parser().parse_args(args_list)
