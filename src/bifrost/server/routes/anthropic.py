@@ -1,0 +1,214 @@
+"""Anthropic Messages wire in and out: POST /anthropic/v1/messages (+ count_tokens), CONTRACT §3.
+
+An Anthropic model is served natively (body and stream events passed through); any other provider
+is reached through the canonical OpenAI shape and translated back, streaming included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from bifrost.core.context import RequestContext, Target
+from bifrost.core.errors import GatewayError, bad_request
+from bifrost.integrations.anthropic import (
+    OpenAIStreamToAnthropic,
+    TranslationError,
+    anthropic_request_to_openai,
+    openai_error_to_anthropic,
+    openai_response_to_anthropic,
+)
+from bifrost.providers.anthropic.provider import AnthropicProvider
+from bifrost.providers.base import ChatStream, Provider
+from bifrost.server.gateway import Gateway
+from bifrost.server.routes.openai import extra_fields
+
+log = logging.getLogger("bifrost")
+
+_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive"}
+
+
+def anthropic_error_response(exc: GatewayError, ctx: RequestContext) -> web.Response:
+    record = ctx.record
+    record.status = exc.status
+    record.error_type = exc.type
+    record.error_message = exc.message
+    if exc.provider and record.provider is None:
+        record.provider = exc.provider
+    headers = {"Content-Type": "application/json", "x-request-id": record.request_id}
+    if record.provider:
+        headers["x-bifrost-provider"] = record.provider
+    if exc.retry_after is not None and exc.status in (429, 503, 529):
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    body = openai_error_to_anthropic(exc.status, exc.openai_error())
+    body["request_id"] = record.request_id
+    return web.Response(status=exc.status, body=orjson.dumps(body), headers=headers)
+
+
+def _sse(name: str, data: dict[str, Any]) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+def _check_messages(body: dict[str, Any]) -> None:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise bad_request("messages: field required, a non-empty list of {\"role\", \"content\"} objects",
+                          param="messages")
+    for i, msg in enumerate(messages):
+        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
+            raise bad_request(f"messages.{i}.role: must be \"user\" or \"assistant\"", param=f"messages.{i}.role")
+    max_tokens = body.get("max_tokens")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise bad_request("max_tokens: field required, a positive integer", param="max_tokens")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise bad_request("stream: must be true or false", param="stream")
+
+
+class AnthropicRoutes:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gw = gateway
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_post("/anthropic/v1/messages", self.messages)
+        app.router.add_post("/anthropic/v1/messages/count_tokens", self.count_tokens)
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        gw = self.gw
+        ctx = gw.context(request, "anthropic", "messages")
+        record = ctx.record
+        gw.observer.request_started("messages")
+        version = request.headers.get("anthropic-version")
+        beta = request.headers.get("anthropic-beta")
+        try:
+            body = await gw.read_json(request)
+            _check_messages(body)
+            record.model_requested = body.get("model")
+            targets = gw.router.targets(body.get("model"), "anthropic", body.pop("fallbacks", None))
+            ctx.stream = record.stream = body.get("stream") is True
+            if gw.content_logging:
+                record.request_body = body
+            canonical: dict[str, Any] | None = None
+            if any(gw.providers[t.provider].wire != "anthropic" for t in targets):
+                try:
+                    canonical = anthropic_request_to_openai(body)
+                except TranslationError as exc:
+                    raise bad_request(str(exc), param=exc.param) from None
+
+            async def call(provider: Provider, target: Target, key: Any) -> Any:
+                if isinstance(provider, AnthropicProvider):
+                    return await provider.messages(dict(body), target.model, key, ctx, version, beta)
+                assert canonical is not None
+                return await provider.chat(dict(canonical), target.model, key, ctx)
+
+            result = await gw.engine.run(ctx, targets, call)
+            native = gw.providers[record.provider or ""].wire == "anthropic"
+            if isinstance(result, ChatStream):
+                return await self._relay(request, ctx, result, native, record.model or "")
+            if not native:
+                result = openai_response_to_anthropic(result, record.model or "")
+            usage = result.get("usage") or {}
+            record.prompt_tokens = (usage.get("input_tokens") or 0) + (usage.get("cache_read_input_tokens") or 0)
+            record.completion_tokens = usage.get("output_tokens") or 0
+            record.cached_tokens = usage.get("cache_read_input_tokens") or 0
+            result["extra_fields"] = extra_fields(record, ctx)
+            headers = {"Content-Type": "application/json", "x-request-id": record.request_id,
+                       "x-bifrost-provider": record.provider or ""}
+            return web.Response(body=orjson.dumps(result), headers=headers)
+        except GatewayError as exc:
+            return anthropic_error_response(exc, ctx)
+        except asyncio.CancelledError:
+            record.status = 499
+            raise
+        except Exception:
+            log.exception("unexpected error serving request %s", record.request_id)
+            return anthropic_error_response(
+                GatewayError(500, f"internal gateway error (request id {record.request_id})"), ctx
+            )
+        finally:
+            record.latency_s = time.perf_counter() - ctx.started
+            gw.observer.finish(record)
+
+    async def _relay(self, request: web.Request, ctx: RequestContext, stream: ChatStream, native: bool,
+                     model: str) -> web.StreamResponse:
+        record = ctx.record
+        response = web.StreamResponse(
+            headers={**_SSE_HEADERS, "x-request-id": record.request_id, "x-bifrost-provider": stream.provider}
+        )
+        translator = None if native else OpenAIStreamToAnthropic(model)
+        chunks = 0
+        first = last = 0.0
+        try:
+            await response.prepare(request)
+            async for event, raw in stream:
+                if translator is None:
+                    await response.write(raw)
+                    _take_anthropic_usage(event, record)
+                else:
+                    out = translator.feed(event)
+                    if out:
+                        await response.write(b"".join(_sse(name, data) for name, data in out))
+                    usage = event.get("usage")
+                    if usage:
+                        record.prompt_tokens = usage.get("prompt_tokens") or 0
+                        record.completion_tokens = usage.get("completion_tokens") or 0
+                last = time.perf_counter()
+                if not chunks:
+                    first = last
+                    record.ttft_s = first - ctx.started
+                chunks += 1
+            if translator is not None:
+                await response.write(b"".join(_sse(name, data) for name, data in translator.finish()))
+        except GatewayError as exc:
+            record.status = exc.status
+            record.error_type = exc.type
+            record.error_message = exc.message
+            await response.write(_sse("error", openai_error_to_anthropic(exc.status, exc.openai_error())))
+        except ConnectionError:
+            record.status = 499
+            return response
+        finally:
+            await stream.aclose()
+            record.stream_chunks = chunks
+            record.stream_duration_s = last - first
+        await response.write_eof()
+        return response
+
+    async def count_tokens(self, request: web.Request) -> web.Response:
+        gw = self.gw
+        ctx = gw.context(request, "anthropic", "count_tokens")
+        record = ctx.record
+        try:
+            body = await gw.read_json(request)
+            target = gw.router.resolve(body.get("model"), "anthropic")
+            provider = gw.providers[target.provider]
+            if not isinstance(provider, AnthropicProvider):
+                raise bad_request(f"count_tokens is only available for Anthropic models; {body.get('model')} is "
+                                  f"served by {provider.name}", param="model")
+            version = request.headers.get("anthropic-version")
+
+            async def call(p: Provider, t: Target, key: Any) -> Any:
+                assert isinstance(p, AnthropicProvider)
+                return await p.count_tokens(dict(body), t.model, key, ctx, version)
+
+            result = await gw.engine.run(ctx, [target], call)
+            return web.Response(body=orjson.dumps(result), content_type="application/json",
+                                headers={"x-request-id": record.request_id, "x-bifrost-provider": provider.name})
+        except GatewayError as exc:
+            return anthropic_error_response(exc, ctx)
+
+
+def _take_anthropic_usage(event: dict[str, Any], record: Any) -> None:
+    etype = event.get("type")
+    if etype == "message_start":
+        usage = (event.get("message") or {}).get("usage") or {}
+        record.prompt_tokens = (usage.get("input_tokens") or 0) + (usage.get("cache_read_input_tokens") or 0)
+        record.cached_tokens = usage.get("cache_read_input_tokens") or 0
+    elif etype == "message_delta":
+        usage = event.get("usage") or {}
+        record.completion_tokens = usage.get("output_tokens") or record.completion_tokens
