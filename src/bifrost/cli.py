@@ -26,16 +26,32 @@ def _serve_parser() -> argparse.ArgumentParser:
         description="Bifrost: an OpenAI-compatible LLM gateway. `bifrost check --config PATH` validates a config; "
         "`bifrost demo` serves a demo config against the built-in fake provider.",
     )
-    p.add_argument("--config", default=os.environ.get("BIFROST_CONFIG", "./config.json"),
-                   help="path to config.json (env BIFROST_CONFIG; default ./config.json)")
-    p.add_argument("--host", default=os.environ.get("BIFROST_HOST", "127.0.0.1"),
-                   help="address to listen on (env BIFROST_HOST; default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("BIFROST_PORT", "8080")),
-                   help="port (env BIFROST_PORT; default 8080)")
+    p.add_argument(
+        "--config",
+        default=os.environ.get("BIFROST_CONFIG", "./config.json"),
+        help="path to config.json (env BIFROST_CONFIG; default ./config.json)",
+    )
+    p.add_argument(
+        "--host",
+        default=os.environ.get("BIFROST_HOST", "127.0.0.1"),
+        help="address to listen on (env BIFROST_HOST; default 127.0.0.1)",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("BIFROST_PORT", "8080")),
+        help="port (env BIFROST_PORT; default 8080)",
+    )
     p.add_argument("--workers", type=int, default=1, help="worker processes sharing the port (default 1)")
-    p.add_argument("--log-level", default=os.environ.get("BIFROST_LOG_LEVEL", "info"),
-                   choices=["debug", "info", "warn", "warning", "error"], help="env BIFROST_LOG_LEVEL; default info")
-    p.add_argument("--log-format", default=os.environ.get("BIFROST_LOG_FORMAT", "text"), choices=["text", "json"])
+    p.add_argument(
+        "--log-level",
+        default=os.environ.get("BIFROST_LOG_LEVEL", "info"),
+        choices=["debug", "info", "warn", "warning", "error"],
+        help="env BIFROST_LOG_LEVEL; default info",
+    )
+    p.add_argument(
+        "--log-format", default=os.environ.get("BIFROST_LOG_FORMAT", "text"), choices=["text", "json"]
+    )
     p.add_argument("--version", action="version", version=f"bifrost {__version__}")
     return p
 
@@ -55,8 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config)
     except FileNotFoundError:
-        print(f"error: config file not found: {args.config} (pass --config PATH or set BIFROST_CONFIG)",
-              file=sys.stderr)
+        print(
+            f"error: config file not found: {args.config} (pass --config PATH or set BIFROST_CONFIG)",
+            file=sys.stderr,
+        )
         return 2
     except ConfigError as exc:
         for problem in exc.problems:
@@ -75,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _check(argv: list[str]) -> int:
     from bifrost.config.check import run_check
 
-    p = argparse.ArgumentParser(prog="bifrost check", description="Validate a config.json and print each problem.")
+    p = argparse.ArgumentParser(
+        prog="bifrost check", description="Validate a config.json and print each problem."
+    )
     p.add_argument("--config", default=os.environ.get("BIFROST_CONFIG", "./config.json"))
     args = p.parse_args(argv)
     return run_check(args.config)
@@ -85,8 +105,10 @@ def _setup_logging(level: str, fmt: str) -> None:
     try:
         from bifrost.observability.logging import setup_logging
     except ImportError:  # pragma: no cover - observability not installed in this build
-        logging.basicConfig(level=level.upper().replace("WARN", "WARNING").replace("WARNINGING", "WARNING"),
-                            format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.basicConfig(
+            level=level.upper().replace("WARN", "WARNING").replace("WARNINGING", "WARNING"),
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
         return
     setup_logging(level, fmt)
 

@@ -34,9 +34,12 @@ def _first_request(port: int) -> None:
         model="gpt-4o-mini", messages=[{"role": "user", "content": "Hello from the Bifrost demo!"}]
     )
     print(f"demo: openai SDK -> {base}/openai -> {reply.model}: {reply.choices[0].message.content!r}")
-    print(f"demo: Bifrost is serving on {base} (Ctrl-C to stop). Try:\n"
-          f"  curl {base}/openai/v1/chat/completions -H 'Content-Type: application/json' "
-          "-d '{\"model\": \"gpt-4o-mini\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]}'", flush=True)
+    print(
+        f"demo: Bifrost is serving on {base} (Ctrl-C to stop). Try:\n"
+        f"  curl {base}/openai/v1/chat/completions -H 'Content-Type: application/json' "
+        '-d \'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}\'',
+        flush=True,
+    )
 
 
 def run_demo(argv: list[str]) -> int:
@@ -71,4 +74,3 @@ def run_demo(argv: list[str]) -> int:
     finally:
         fake.stop()
     return 0
-

@@ -38,8 +38,8 @@ class Engine:
             except GatewayError as exc:
                 if primary_error is None:
                     primary_error = exc
-                if exc.client_must_fix:
-                    raise  # the client must change the request; another provider would not help
+                    if exc.client_must_fix:
+                        raise  # the client must change the request; another provider would not help
                 continue
             record.fallback_index = index
             record.provider = target.provider
@@ -48,7 +48,9 @@ class Engine:
         assert primary_error is not None
         raise primary_error
 
-    async def _with_retries(self, ctx: RequestContext, provider: Provider, target: Target, call: Call[T]) -> T:
+    async def _with_retries(
+        self, ctx: RequestContext, provider: Provider, target: Target, call: Call[T]
+    ) -> T:
         record = ctx.record
         net = provider.config.network
         tried_bad: set[str] = set()  # keys the provider rejected (401/403) for this request: never again
@@ -84,9 +86,15 @@ class Engine:
                 delay = 0.0  # the provider rejected this key: another key goes at once
             elif failure.retryable and retries < net.max_retries:
                 retry_after = failure.retry_after if failure.status in (429, 503, 529) else None
-                if retry_after is not None and key is not None and self._has_other_key(provider, target.model, key):
+                if (
+                    retry_after is not None
+                    and key is not None
+                    and self._has_other_key(provider, target.model, key)
+                ):
                     retry_after = None  # another key can go now; only the cooled-down one must wait
-                delay = backoff_seconds(retries, net.retry_backoff_initial_ms, net.retry_backoff_max_ms, retry_after)
+                delay = backoff_seconds(
+                    retries, net.retry_backoff_initial_ms, net.retry_backoff_max_ms, retry_after
+                )
             else:
                 raise failure
             retries += 1
@@ -101,15 +109,21 @@ class Engine:
             return self._pick_key(ctx, provider, model, tried_bad)
         except GatewayError as exc:
             # on a retry, a key still cooling down from this request's own 429 is worth a short wait
-            if not (retrying and exc.code == "all_keys_cooling_down" and exc.retry_after is not None
-                    and exc.retry_after <= RETRY_AFTER_CAP_S):
+            if not (
+                retrying
+                and exc.code == "all_keys_cooling_down"
+                and exc.retry_after is not None
+                and exc.retry_after <= RETRY_AFTER_CAP_S
+            ):
                 raise
             await asyncio.sleep(exc.retry_after)
             return self._pick_key(ctx, provider, model, tried_bad)
 
     @staticmethod
-    def _pick_key(ctx: RequestContext, provider: Provider, model: str, tried_bad: set[str]) -> KeyConfig | None:
-        if ctx.direct_key is not None or provider.config.is_key_less and not provider.keys.usable:
+    def _pick_key(
+        ctx: RequestContext, provider: Provider, model: str, tried_bad: set[str]
+    ) -> KeyConfig | None:
+        if ctx.direct_key is not None or (provider.config.is_key_less and not provider.keys.usable):
             return None
         if ctx.pinned_key is not None:
             return provider.keys.pinned(ctx.pinned_key, model)
@@ -118,13 +132,17 @@ class Engine:
                 return provider.keys.choose(model, tried_bad)
             except GatewayError as exc:
                 raise GatewayError(
-                    401, f"every key of provider {provider.name} for {model} was rejected by the provider",
-                    provider=provider.name, code=exc.code,
+                    401,
+                    f"every key of provider {provider.name} for {model} was rejected by the provider",
+                    provider=provider.name,
+                    code=exc.code,
                 ) from None
         return provider.keys.choose(model)
 
     @staticmethod
-    def _after_failure(provider: Provider, key: KeyConfig | None, exc: GatewayError, tried_bad: set[str]) -> bool:
+    def _after_failure(
+        provider: Provider, key: KeyConfig | None, exc: GatewayError, tried_bad: set[str]
+    ) -> bool:
         """Cool the key down where the failure says so. True when another key may be tried at once."""
         if key is None:
             return False

@@ -46,7 +46,9 @@ class GatewayError(Exception):
         retryable: bool | None = None,
     ) -> None:
         super().__init__(message)
-        default_type, default_code = _DEFAULTS.get(status, ("api_error" if status >= 500 else "invalid_request_error", None))
+        default_type, default_code = _DEFAULTS.get(
+            status, ("api_error" if status >= 500 else "invalid_request_error", None)
+        )
         self.status = status
         self.message = message
         self.type = type or default_type
@@ -64,7 +66,9 @@ class GatewayError(Exception):
         return {"message": self.message, "type": self.type, "param": self.param, "code": self.code}
 
     def __repr__(self) -> str:
-        return f"GatewayError({self.status}, {self.message!r}, type={self.type!r}, provider={self.provider!r})"
+        return (
+            f"GatewayError({self.status}, {self.message!r}, type={self.type!r}, provider={self.provider!r})"
+        )
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> GatewayError:
@@ -88,5 +92,9 @@ def upstream_timeout(provider: str, seconds: float) -> GatewayError:
 
 def upstream_unreachable(provider: str, detail: str) -> GatewayError:
     return GatewayError(
-        502, f"could not reach {provider}: {detail}", provider=provider, code="upstream_connect_error", retryable=True
+        502,
+        f"could not reach {provider}: {detail}",
+        provider=provider,
+        code="upstream_connect_error",
+        retryable=True,
     )

@@ -47,7 +47,9 @@ class KeyPool:
     def _candidates(self, model: str) -> _Candidates:
         cands = self._by_model.get(model)
         if cands is None:
-            if len(self._by_model) > 10_000:  # unbounded model names from clients must not grow memory forever
+            if (
+                len(self._by_model) > 10_000
+            ):  # unbounded model names from clients must not grow memory forever
                 self._by_model.clear()
             cands = self._by_model[model] = _Candidates([k for k in self.usable if k.serves(model)])
         return cands
@@ -100,7 +102,9 @@ class KeyPool:
             self._cooldown[key.name] = until
         if key.name not in self._cooldown_logged:
             self._cooldown_logged.add(key.name)
-            log.warning("provider %s key '%s' cooling down %.1fs: %s", self.provider, key.name, seconds, reason)
+            log.warning(
+                "provider %s key '%s' cooling down %.1fs: %s", self.provider, key.name, seconds, reason
+            )
         self._prune()
 
     def _prune(self) -> None:
@@ -130,7 +134,7 @@ class KeyPool:
         return GatewayError(
             404,
             f"model {model} is not configured for provider {self.provider}; its keys serve: "
-            f"{', '.join(listed)}. Add the model to a key's \"models\" list in config.json",
+            f'{", ".join(listed)}. Add the model to a key\'s "models" list in config.json',
             provider=self.provider,
             code="model_not_found",
             param="model",

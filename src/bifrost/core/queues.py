@@ -9,7 +9,7 @@ from bifrost.core.errors import GatewayError
 
 
 class ProviderQueue:
-    __slots__ = ("buffer_size", "concurrency", "drop_excess", "in_flight", "provider", "waiting", "_sem")
+    __slots__ = ("_sem", "buffer_size", "concurrency", "drop_excess", "in_flight", "provider", "waiting")
 
     def __init__(self, provider: ProviderConfig, drop_excess: bool) -> None:
         self.provider = provider.name

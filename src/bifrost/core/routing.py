@@ -23,8 +23,10 @@ class Router:
 
     def resolve(self, model: Any, route_provider: str) -> Target:
         if not isinstance(model, str) or not model:
-            raise bad_request("'model' is required: a model name such as \"gpt-4o-mini\" or \"openai/gpt-4o-mini\"",
-                              param="model")
+            raise bad_request(
+                '\'model\' is required: a model name such as "gpt-4o-mini" or "openai/gpt-4o-mini"',
+                param="model",
+            )
         cached = self._cache.get((model, route_provider))
         if cached is not None:
             return cached
@@ -50,11 +52,13 @@ class Router:
         prefix, sep, _ = model.partition("/")
         hint = ""
         if sep and prefix not in self.providers:
-            hint = f" Provider '{prefix}' is not configured (configured: {', '.join(self.providers) or 'none'})."
+            hint = (
+                f" Provider '{prefix}' is not configured (configured: {', '.join(self.providers) or 'none'})."
+            )
         return GatewayError(
             404,
             f"The model `{model}` does not exist or is not configured in Bifrost.{hint} Configured models: "
-            f"{configured}. Add it to a key's \"models\" list in config.json, or use a provider/model id.",
+            f'{configured}. Add it to a key\'s "models" list in config.json, or use a provider/model id.',
             code="model_not_found",
             param="model",
         )
@@ -62,7 +66,11 @@ class Router:
     def targets(self, model: Any, route_provider: str, body_fallbacks: Any) -> list[Target]:
         """The primary target, then the fallbacks: the request's own list, else the config's."""
         primary = self.resolve(model, route_provider)
-        chain = body_fallbacks if body_fallbacks is not None else self.fallbacks.get(model, self.fallbacks.get("*"))
+        chain = (
+            body_fallbacks
+            if body_fallbacks is not None
+            else self.fallbacks.get(model, self.fallbacks.get("*"))
+        )
         if not chain:
             return [primary]
         if not isinstance(chain, list) or not all(isinstance(f, str) and f for f in chain):

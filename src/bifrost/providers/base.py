@@ -44,8 +44,9 @@ class ChatStream:
         try:
             self._first = await anext(self._events)
         except StopAsyncIteration:
-            raise GatewayError(502, f"{self.provider} ended the stream before sending any data",
-                               provider=self.provider) from None
+            raise GatewayError(
+                502, f"{self.provider} ended the stream before sending any data", provider=self.provider
+            ) from None
 
     async def __aiter__(self) -> AsyncIterator[StreamEvent]:
         if self._first is not None:
@@ -80,7 +81,9 @@ class Provider:
         self.idle_timeout = net.stream_idle_timeout_in_seconds
         self._timeout = aiohttp.ClientTimeout(total=net.default_request_timeout_in_seconds)
         self._stream_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=net.default_request_timeout_in_seconds, sock_read=net.stream_idle_timeout_in_seconds
+            total=None,
+            sock_connect=net.default_request_timeout_in_seconds,
+            sock_read=net.stream_idle_timeout_in_seconds,
         )
         self._base_headers = {"Content-Type": "application/json", **net.extra_headers}
         self.session: aiohttp.ClientSession | None = None
@@ -106,15 +109,16 @@ class Provider:
         self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
     ) -> dict[str, Any] | ChatStream:
         """Default: the prompt becomes one user turn of a chat; the answer comes back as a text completion."""
-        from bifrost.core.text_completion import as_text_completion
+        from bifrost.core.text_via_chat import as_text_completion
 
         return await as_text_completion(self, body, model, key, ctx)
 
     async def embeddings(
         self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
     ) -> dict[str, Any]:
-        raise GatewayError(400, f"provider {self.name} does not support embeddings", provider=self.name,
-                           param="model")
+        raise GatewayError(
+            400, f"provider {self.name} does not support embeddings", provider=self.name, param="model"
+        )
 
     # -- HTTP helpers for subclasses -----------------------------------------------------------------
     def headers(self, auth: dict[str, str], ctx: RequestContext) -> dict[str, str]:
@@ -123,7 +127,9 @@ class Provider:
             headers.update(ctx.extra_headers)
         return headers
 
-    async def post(self, url: str, payload: bytes, headers: dict[str, str]) -> tuple[int, bytes, CIMultiDictProxy[str]]:
+    async def post(
+        self, url: str, payload: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes, CIMultiDictProxy[str]]:
         """POST and read the whole answer within the request timeout."""
         assert self.session is not None
         try:
@@ -132,13 +138,18 @@ class Provider:
         except TimeoutError:
             raise upstream_timeout(self.name, self.request_timeout) from None
         except aiohttp.ClientPayloadError as exc:
-            raise GatewayError(502, f"{self.name} broke off its answer: {exc.__class__.__name__}",
-                               provider=self.name, retryable=True) from None
+            raise GatewayError(
+                502,
+                f"{self.name} broke off its answer: {exc.__class__.__name__}",
+                provider=self.name,
+                retryable=True,
+            ) from None
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise upstream_unreachable(self.name, _describe(exc)) from None
 
-    async def open_stream(self, url: str, payload: bytes, headers: dict[str, str],
-                          key: KeyConfig | None) -> aiohttp.ClientResponse:
+    async def open_stream(
+        self, url: str, payload: bytes, headers: dict[str, str], key: KeyConfig | None
+    ) -> aiohttp.ClientResponse:
         """POST a streaming request; an error status is read and raised, a 2xx response is returned open."""
         assert self.session is not None
         try:
@@ -157,8 +168,9 @@ class Provider:
             raise self.error_from(resp.status, data, resp.headers, key)
         return resp
 
-    def error_from(self, status: int, data: bytes, headers: CIMultiDictProxy[str] | dict[str, str],
-                   key: KeyConfig | None) -> GatewayError:
+    def error_from(
+        self, status: int, data: bytes, headers: CIMultiDictProxy[str] | dict[str, str], key: KeyConfig | None
+    ) -> GatewayError:
         """An upstream's error answer, status and message kept, provider named, secrets removed."""
         message, etype, code, param = self.parse_error(data)
         if not message:
@@ -170,7 +182,12 @@ class Provider:
         if status not in (400, 401, 403) and any(w in message.lower() for w in _RATE_LIMIT_WORDS):
             retryable = True
         return GatewayError(
-            status, message, type=etype, code=code, param=param, provider=self.name,
+            status,
+            message,
+            type=etype,
+            code=code,
+            param=param,
+            provider=self.name,
             retry_after=parse_retry_after(headers.get("Retry-After") or headers.get("retry-after")),
             retryable=retryable,
         )

@@ -101,14 +101,20 @@ class OpenAICompatibleProvider(Provider):
                 err = chunk.get("error")
                 if err is not None:
                     message = err.get("message") if isinstance(err, dict) else str(err)
-                    raise GatewayError(502, str(message or "upstream stream error"), provider=self.name,
-                                       type=err.get("type") if isinstance(err, dict) else None)
+                    raise GatewayError(
+                        502,
+                        str(message or "upstream stream error"),
+                        provider=self.name,
+                        type=err.get("type") if isinstance(err, dict) else None,
+                    )
                 if not finished:
                     for choice in chunk.get("choices") or ():
                         if choice.get("finish_reason"):
                             finished = True
                 yield chunk, (block + b"\n\n" if block.startswith(b"data: ") else b"data: " + data + b"\n\n")
             if not finished:
-                raise GatewayError(502, f"{self.name} ended the stream before it finished", provider=self.name)
+                raise GatewayError(
+                    502, f"{self.name} ended the stream before it finished", provider=self.name
+                )
         finally:
             resp.release()

@@ -16,10 +16,15 @@ log = logging.getLogger("bifrost")
 class UnsupportedProvider(Provider):
     """A provider type this build cannot call yet: it starts, and every request says so clearly."""
 
-    async def chat(self, body: dict, model: str, key: KeyConfig | None, ctx: RequestContext) -> dict | ChatStream:
+    async def chat(
+        self, body: dict, model: str, key: KeyConfig | None, ctx: RequestContext
+    ) -> dict | ChatStream:
         raise GatewayError(
-            501, f"provider type '{self.config.base_type}' ({self.name}) is not supported by this Bifrost build yet",
-            provider=self.name, code="provider_not_supported", retryable=False,
+            501,
+            f"provider type '{self.config.base_type}' ({self.name}) is not supported by this Bifrost build yet",
+            provider=self.name,
+            code="provider_not_supported",
+            retryable=False,
         )
 
 
@@ -41,7 +46,10 @@ def build_providers(config: Config) -> dict[str, Provider]:
     for name, pconf in config.providers.items():
         cls = _provider_class(pconf)
         if cls is UnsupportedProvider:
-            log.warning("provider %s: type '%s' is not supported yet; its requests will answer 501",
-                        name, pconf.base_type)
+            log.warning(
+                "provider %s: type '%s' is not supported yet; its requests will answer 501",
+                name,
+                pconf.base_type,
+            )
         providers[name] = cls(pconf, client)
     return providers

@@ -9,7 +9,9 @@ import aiohttp
 from bifrost.core.errors import GatewayError
 
 
-async def iter_events(resp: aiohttp.ClientResponse, provider: str, idle_timeout: float) -> AsyncIterator[bytes]:
+async def iter_events(
+    resp: aiohttp.ClientResponse, provider: str, idle_timeout: float
+) -> AsyncIterator[bytes]:
     """Yield raw event blocks (without the blank-line separator). Never a partial event.
 
     The idle timeout is enforced by the session's `sock_read` timeout (no timer per chunk here); a
@@ -29,7 +31,9 @@ async def iter_events(resp: aiohttp.ClientResponse, provider: str, idle_timeout:
                 provider=provider,
             ) from None
         except aiohttp.ClientError as exc:
-            raise GatewayError(502, f"{provider} stream broke: {type(exc).__name__}", provider=provider) from None
+            raise GatewayError(
+                502, f"{provider} stream broke: {type(exc).__name__}", provider=provider
+            ) from None
         if not data:
             break
         buf += data

@@ -48,9 +48,7 @@ async def _health(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY_KEY]
     if gateway.draining:
         return web.json_response({"status": "draining"}, status=503, dumps=_dumps)
-    return web.json_response(
-        {"status": "ok", "providers": list(gateway.providers)}, dumps=_dumps
-    )
+    return web.json_response({"status": "ok", "providers": list(gateway.providers)}, dumps=_dumps)
 
 
 async def _not_found(request: web.Request) -> web.Response:
@@ -60,8 +58,9 @@ async def _not_found(request: web.Request) -> web.Response:
         "(e.g. POST /openai/v1/chat/completions); see the README for every endpoint.",
         code="route_not_found",
     )
-    return web.Response(status=404, body=orjson.dumps({"error": exc.openai_error()}),
-                        content_type="application/json")
+    return web.Response(
+        status=404, body=orjson.dumps({"error": exc.openai_error()}), content_type="application/json"
+    )
 
 
 def _dumps(obj: object) -> str:

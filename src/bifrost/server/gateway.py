@@ -26,11 +26,29 @@ from bifrost.providers.registry import build_providers
 log = logging.getLogger("bifrost")
 
 # Never forwarded from x-bf-eh-*: hop-by-hop, routing, auth and cookie headers.
-BLOCKED_FORWARD_HEADERS = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "trailers",
-    "transfer-encoding", "upgrade", "host", "content-length", "content-type", "cookie", "set-cookie",
-    "authorization", "x-api-key", "api-key", "x-goog-api-key", "expect",
-})
+BLOCKED_FORWARD_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "content-type",
+        "cookie",
+        "set-cookie",
+        "authorization",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "expect",
+    }
+)
 
 
 class Observer(Protocol):
@@ -60,13 +78,15 @@ class Gateway:
         self.prom_labels = {f"x-bf-prom-{label.lower()}": label for label in config.client.prometheus_labels}
         self.content_logging = not config.client.disable_content_logging
         self.draining = False
-        self.models_body = orjson.dumps({
-            "object": "list",
-            "data": [
-                {"id": mid, "object": "model", "created": 0, "owned_by": mid.split("/", 1)[0]}
-                for mid in self.router.model_ids
-            ],
-        })
+        self.models_body = orjson.dumps(
+            {
+                "object": "list",
+                "data": [
+                    {"id": mid, "object": "model", "created": 0, "owned_by": mid.split("/", 1)[0]}
+                    for mid in self.router.model_ids
+                ],
+            }
+        )
 
     async def start(self) -> None:
         for provider in self.providers.values():
@@ -112,13 +132,17 @@ class Gateway:
         except web.HTTPRequestEntityTooLarge:
             raise self._too_large(None) from None
         if not raw:
-            raise bad_request("The request body is empty: send a JSON object such as "
-                              '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}')
+            raise bad_request(
+                "The request body is empty: send a JSON object such as "
+                '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hello"}]}'
+            )
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise bad_request(f"The request body is not valid JSON ({exc}). Send a JSON object with "
-                              "Content-Type: application/json.") from None
+            raise bad_request(
+                f"The request body is not valid JSON ({exc}). Send a JSON object with "
+                "Content-Type: application/json."
+            ) from None
         if not isinstance(body, dict):
             raise bad_request(f"The request body must be a JSON object, not a JSON {_json_type(body)}.")
         return body

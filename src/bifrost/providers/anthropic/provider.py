@@ -28,8 +28,14 @@ from bifrost.providers.sse import event_data, event_name, iter_events
 
 API_VERSION = "2023-06-01"
 # Anthropic stream error types -> the HTTP status a client should see for them
-_STREAM_ERROR_STATUS = {"overloaded_error": 529, "rate_limit_error": 429, "api_error": 502,
-                        "invalid_request_error": 400, "authentication_error": 401, "permission_error": 403}
+_STREAM_ERROR_STATUS = {
+    "overloaded_error": 529,
+    "rate_limit_error": 429,
+    "api_error": 502,
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+}
 
 
 class AnthropicProvider(Provider):
@@ -98,8 +104,13 @@ class AnthropicProvider(Provider):
 
     # -- Anthropic route: native pass-through ------------------------------------------------------------
     async def messages(
-        self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext,
-        version: str | None = None, beta: str | None = None,
+        self,
+        body: dict[str, Any],
+        model: str,
+        key: KeyConfig | None,
+        ctx: RequestContext,
+        version: str | None = None,
+        beta: str | None = None,
     ) -> dict[str, Any] | ChatStream:
         """The client's Anthropic request, forwarded with only `model` set. Streams yield Anthropic events."""
         body["model"] = model
@@ -108,14 +119,21 @@ class AnthropicProvider(Provider):
         if beta:
             headers["anthropic-beta"] = beta
         if ctx.stream:
-            return await self.stream_from(self.messages_url, payload, headers, key, model, self._native_events)
+            return await self.stream_from(
+                self.messages_url, payload, headers, key, model, self._native_events
+            )
         status, data, resp_headers = await self.post(self.messages_url, payload, headers)
         if status >= 400:
             raise self.error_from(status, data, resp_headers, key)
         return self.parse_json(data)
 
     async def count_tokens(
-        self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext, version: str | None = None
+        self,
+        body: dict[str, Any],
+        model: str,
+        key: KeyConfig | None,
+        ctx: RequestContext,
+        version: str | None = None,
     ) -> dict[str, Any]:
         body["model"] = model
         headers = self.headers(self.auth(key, ctx, version), ctx)
@@ -131,7 +149,9 @@ class AnthropicProvider(Provider):
                 raise self._stream_error(str(err.get("type") or "api_error"), str(err.get("message") or ""))
             yield event, block + b"\n\n"  # byte for byte
 
-    async def _anthropic_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, dict[str, Any], bytes]]:
+    async def _anthropic_events(
+        self, resp: aiohttp.ClientResponse
+    ) -> AsyncIterator[tuple[str, dict[str, Any], bytes]]:
         """Parsed (event name, data, raw block) triples; a stream that ends before message_stop is an error."""
         stopped = False
         try:
@@ -151,11 +171,17 @@ class AnthropicProvider(Provider):
                     stopped = True
                     return
             if not stopped:
-                raise GatewayError(502, f"{self.name} ended the stream before message_stop", provider=self.name)
+                raise GatewayError(
+                    502, f"{self.name} ended the stream before message_stop", provider=self.name
+                )
         finally:
             resp.release()
 
     def _stream_error(self, error_type: str, message: str) -> GatewayError:
         status = _STREAM_ERROR_STATUS.get(error_type, 502)
-        return GatewayError(status, message or f"{self.name} stream error ({error_type})", provider=self.name,
-                            type=anthropic_error_to_openai(status, {"error": {"type": error_type}})[1]["type"])
+        return GatewayError(
+            status,
+            message or f"{self.name} stream error ({error_type})",
+            provider=self.name,
+            type=anthropic_error_to_openai(status, {"error": {"type": error_type}})[1]["type"],
+        )

@@ -57,11 +57,12 @@ def _sse(name: str, data: dict[str, Any]) -> bytes:
 def _check_messages(body: dict[str, Any]) -> None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise bad_request("messages: field required, a non-empty list of {\"role\", \"content\"} objects",
-                          param="messages")
+        raise bad_request(
+            'messages: field required, a non-empty list of {"role", "content"} objects', param="messages"
+        )
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
-            raise bad_request(f"messages.{i}.role: must be \"user\" or \"assistant\"", param=f"messages.{i}.role")
+            raise bad_request(f'messages.{i}.role: must be "user" or "assistant"', param=f"messages.{i}.role")
     max_tokens = body.get("max_tokens")
     if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
         raise bad_request("max_tokens: field required, a positive integer", param="max_tokens")
@@ -113,12 +114,17 @@ class AnthropicRoutes:
             if not native:
                 result = openai_response_to_anthropic(result, record.model or "")
             usage = result.get("usage") or {}
-            record.prompt_tokens = (usage.get("input_tokens") or 0) + (usage.get("cache_read_input_tokens") or 0)
+            record.prompt_tokens = (usage.get("input_tokens") or 0) + (
+                usage.get("cache_read_input_tokens") or 0
+            )
             record.completion_tokens = usage.get("output_tokens") or 0
             record.cached_tokens = usage.get("cache_read_input_tokens") or 0
             result["extra_fields"] = extra_fields(record, ctx)
-            headers = {"Content-Type": "application/json", "x-request-id": record.request_id,
-                       "x-bifrost-provider": record.provider or ""}
+            headers = {
+                "Content-Type": "application/json",
+                "x-request-id": record.request_id,
+                "x-bifrost-provider": record.provider or "",
+            }
             return web.Response(body=orjson.dumps(result), headers=headers)
         except GatewayError as exc:
             return anthropic_error_response(exc, ctx)
@@ -134,8 +140,9 @@ class AnthropicRoutes:
             record.latency_s = time.perf_counter() - ctx.started
             gw.observer.finish(record)
 
-    async def _relay(self, request: web.Request, ctx: RequestContext, stream: ChatStream, native: bool,
-                     model: str) -> web.StreamResponse:
+    async def _relay(
+        self, request: web.Request, ctx: RequestContext, stream: ChatStream, native: bool, model: str
+    ) -> web.StreamResponse:
         record = ctx.record
         response = web.StreamResponse(
             headers={**_SSE_HEADERS, "x-request-id": record.request_id, "x-bifrost-provider": stream.provider}
@@ -188,8 +195,11 @@ class AnthropicRoutes:
             target = gw.router.resolve(body.get("model"), "anthropic")
             provider = gw.providers[target.provider]
             if not isinstance(provider, AnthropicProvider):
-                raise bad_request(f"count_tokens is only available for Anthropic models; {body.get('model')} is "
-                                  f"served by {provider.name}", param="model")
+                raise bad_request(
+                    f"count_tokens is only available for Anthropic models; {body.get('model')} is "
+                    f"served by {provider.name}",
+                    param="model",
+                )
             version = request.headers.get("anthropic-version")
 
             async def call(p: Provider, t: Target, key: Any) -> Any:
@@ -197,8 +207,11 @@ class AnthropicRoutes:
                 return await p.count_tokens(dict(body), t.model, key, ctx, version)
 
             result = await gw.engine.run(ctx, [target], call)
-            return web.Response(body=orjson.dumps(result), content_type="application/json",
-                                headers={"x-request-id": record.request_id, "x-bifrost-provider": provider.name})
+            return web.Response(
+                body=orjson.dumps(result),
+                content_type="application/json",
+                headers={"x-request-id": record.request_id, "x-bifrost-provider": provider.name},
+            )
         except GatewayError as exc:
             return anthropic_error_response(exc, ctx)
 

@@ -45,7 +45,13 @@ def error_response(exc: GatewayError, ctx: RequestContext) -> web.Response:
     fields = extra_fields(record, ctx)
     if record.attempts:
         fields["attempts"] = [
-            {"provider": a.provider, "model": a.model, "key": a.key_name, "status": a.status, "error": a.error}
+            {
+                "provider": a.provider,
+                "model": a.model,
+                "key": a.key_name,
+                "status": a.status,
+                "error": a.error,
+            }
             for a in record.attempts
         ]
     headers = {"Content-Type": "application/json", "x-request-id": record.request_id}
@@ -60,13 +66,17 @@ def error_response(exc: GatewayError, ctx: RequestContext) -> web.Response:
 def _check_chat(body: dict[str, Any]) -> None:
     messages = body.get("messages")
     if messages is None:
-        raise bad_request("'messages' is required: a list such as [{\"role\": \"user\", \"content\": \"Hello\"}]",
-                          param="messages")
+        raise bad_request(
+            '\'messages\' is required: a list such as [{"role": "user", "content": "Hello"}]',
+            param="messages",
+        )
     if not isinstance(messages, list) or not messages:
         raise bad_request("'messages' must be a non-empty list of message objects", param="messages")
     for i, msg in enumerate(messages):
         if not isinstance(msg, dict):
-            raise bad_request(f"messages[{i}] must be an object with 'role' and 'content'", param=f"messages[{i}]")
+            raise bad_request(
+                f"messages[{i}] must be an object with 'role' and 'content'", param=f"messages[{i}]"
+            )
         role = msg.get("role")
         if role not in _ROLES:
             raise bad_request(
@@ -75,8 +85,10 @@ def _check_chat(body: dict[str, Any]) -> None:
             )
         content = msg.get("content")
         if content is not None and not isinstance(content, str | list):
-            raise bad_request(f"messages[{i}].content must be a string or a list of content parts",
-                              param=f"messages[{i}].content")
+            raise bad_request(
+                f"messages[{i}].content must be a string or a list of content parts",
+                param=f"messages[{i}].content",
+            )
     _check_common(body)
     tools = body.get("tools")
     if tools is not None and not isinstance(tools, list):
@@ -92,8 +104,9 @@ def _check_common(body: dict[str, Any]) -> None:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise bad_request(f"'{name}' must be a positive integer", param=name)
     temperature = body.get("temperature")
-    if temperature is not None and (not isinstance(temperature, int | float) or isinstance(temperature, bool)
-                                    or not 0 <= temperature <= 2):
+    if temperature is not None and (
+        not isinstance(temperature, int | float) or isinstance(temperature, bool) or not 0 <= temperature <= 2
+    ):
         raise bad_request("'temperature' must be a number between 0 and 2", param="temperature")
 
 
@@ -201,7 +214,9 @@ class OpenAIRoutes:
         }
         return web.Response(body=orjson.dumps(resp), headers=headers)
 
-    async def _relay(self, request: web.Request, ctx: RequestContext, stream: ChatStream) -> web.StreamResponse:
+    async def _relay(
+        self, request: web.Request, ctx: RequestContext, stream: ChatStream
+    ) -> web.StreamResponse:
         """Forward chunks as they arrive; a failure after the first byte ends with an error event."""
         record = ctx.record
         response = web.StreamResponse(
