@@ -33,9 +33,7 @@ def _text(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "".join(
-            part.get("text") or ""
-            for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
+            part.get("text") or "" for part in content if isinstance(part, dict) and part.get("type") == "text"
         )
     return ""
 

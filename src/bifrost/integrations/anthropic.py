@@ -229,9 +229,7 @@ def _image_part(source: Any, param: str) -> JSONDict:
     elif stype == "url":
         url = source.get("url") or ""
     else:
-        raise TranslationError(
-            f"image source type {stype!r} is not supported for this model", f"{param}.source"
-        )
+        raise TranslationError(f"image source type {stype!r} is not supported for this model", f"{param}.source")
     return {"type": "image_url", "image_url": {"url": url}}
 
 
@@ -350,9 +348,7 @@ def _content_text(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "".join(
-            part.get("text") or ""
-            for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
+            part.get("text") or "" for part in content if isinstance(part, dict) and part.get("type") == "text"
         )
     return ""
 

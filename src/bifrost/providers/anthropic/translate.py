@@ -157,8 +157,7 @@ FINISH_REASONS: dict[str, str] = {
 _IMAGE_MEDIA_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 _TOOL_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 _JSON_INSTRUCTION = (
-    "Respond with a single valid JSON object and nothing else: no prose, no explanation, "
-    "no Markdown code fences."
+    "Respond with a single valid JSON object and nothing else: no prose, no explanation, no Markdown code fences."
 )
 
 
@@ -203,9 +202,7 @@ def openai_to_anthropic_request(body: JSONDict, model: str, default_max_tokens: 
                 system_all_strings = False
         elif role == "function":
             if legacy_call_id is None:
-                raise TranslationError(
-                    "a function message must follow an assistant function_call", f"messages[{i}]"
-                )
+                raise TranslationError("a function message must follow an assistant function_call", f"messages[{i}]")
             _append_turn(turns, "user", [_tool_result_block(legacy_call_id, msg.get("content"), i)])
             legacy_call_id = None
         else:
@@ -243,8 +240,7 @@ def openai_to_anthropic_request(body: JSONDict, model: str, default_max_tokens: 
             budget = REASONING_BUDGETS.get(effort) if isinstance(effort, str) else None
             if budget is None:
                 raise TranslationError(
-                    f"unsupported reasoning_effort {effort!r}; use one of "
-                    + ", ".join(["none", *REASONING_BUDGETS]),
+                    f"unsupported reasoning_effort {effort!r}; use one of " + ", ".join(["none", *REASONING_BUDGETS]),
                     "reasoning_effort",
                 )
             thinking = {"type": "enabled", "budget_tokens": budget}
@@ -259,10 +255,7 @@ def openai_to_anthropic_request(body: JSONDict, model: str, default_max_tokens: 
     # system (+ response_format instruction)
     system: str | list[JSONDict] | None = None
     if system_blocks:
-        if system_all_strings:
-            system = "\n\n".join(block["text"] for block in system_blocks)
-        else:
-            system = system_blocks
+        system = "\n\n".join(b["text"] for b in system_blocks) if system_all_strings else system_blocks
     instruction = _response_format_instruction(body.get("response_format"))
     if instruction is not None:
         if system is None:
@@ -320,8 +313,7 @@ def openai_completion_prompt_to_messages(prompt: str | list[Any]) -> list[JSONDi
     if isinstance(prompt, list):
         if len(prompt) != 1:
             raise TranslationError(
-                "only a single prompt is supported by this provider (got a list of "
-                f"{len(prompt)} prompts or tokens)",
+                f"only a single prompt is supported by this provider (got a list of {len(prompt)} prompts or tokens)",
                 "prompt",
             )
         prompt = prompt[0]
@@ -400,9 +392,7 @@ def _assistant_blocks(msg: JSONDict, i: int) -> tuple[list[JSONDict], str | None
     thinking_blocks = msg.get("thinking_blocks")
     if isinstance(thinking_blocks, list):
         blocks.extend(
-            b
-            for b in thinking_blocks
-            if isinstance(b, dict) and b.get("type") in ("thinking", "redacted_thinking")
+            b for b in thinking_blocks if isinstance(b, dict) and b.get("type") in ("thinking", "redacted_thinking")
         )
     content = msg.get("content")
     if isinstance(content, str):
@@ -527,9 +517,7 @@ def _content_part(part: Any, param: str, *, user: bool) -> JSONDict | None:
     elif ptype == "input_audio":
         raise TranslationError("input_audio content parts are not supported by Anthropic", param)
     else:
-        raise TranslationError(
-            f"content part type {ptype!r} is not supported here by Anthropic", f"{param}.type"
-        )
+        raise TranslationError(f"content part type {ptype!r} is not supported here by Anthropic", f"{param}.type")
     _cache_control(part, block)
     return block
 
@@ -702,8 +690,7 @@ def _response_format_instruction(response_format: Any) -> str | None:
         if schema is None:
             return _JSON_INSTRUCTION
         return (
-            f"{_JSON_INSTRUCTION}\nThe JSON object must conform to this JSON Schema:\n"
-            f"{orjson.dumps(schema).decode()}"
+            f"{_JSON_INSTRUCTION}\nThe JSON object must conform to this JSON Schema:\n{orjson.dumps(schema).decode()}"
         )
     raise TranslationError(f"unsupported response_format type {rtype!r}", "response_format.type")
 
