@@ -82,23 +82,25 @@ class Engine:
                 Attempt(provider.name, target.model, key_name, failure.status, failure.message, elapsed)
             )
             failure.provider = failure.provider or provider.name
-            if self._after_failure(provider, key, failure, tried_bad):
-                delay = 0.0  # the provider rejected this key: another key goes at once
+            pinned = ctx.pinned_key is not None  # a pinned key is the only key this request may use
+            if self._after_failure(provider, key, failure, tried_bad) and not pinned:
+                delay = 0.0  # the provider rejected this key: another key goes at once, outside max_retries
             elif failure.retryable and retries < net.max_retries:
                 retry_after = failure.retry_after if failure.status in (429, 503, 529) else None
                 if (
                     retry_after is not None
                     and key is not None
+                    and not pinned
                     and self._has_other_key(provider, target.model, key)
                 ):
                     retry_after = None  # another key can go now; only the cooled-down one must wait
                 delay = backoff_seconds(
                     retries, net.retry_backoff_initial_ms, net.retry_backoff_max_ms, retry_after
                 )
+                retries += 1
             else:
                 raise failure
-            retries += 1
-            record.retries += 1
+            record.retries += 1  # every extra upstream try, key swaps included
             if delay:
                 await asyncio.sleep(delay)  # the wait holds no queue slot
 

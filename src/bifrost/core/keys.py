@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from itertools import accumulate
@@ -70,7 +71,7 @@ class KeyPool:
             raise GatewayError(
                 429,
                 f"every key of provider {self.provider} that serves {model} is cooling down after rate-limit "
-                f"or auth errors" + (f"; retry in {wait:.1f}s" if wait else ""),
+                f"or auth errors" + (f"; retry in {math.ceil(wait)}s" if wait else ""),
                 provider=self.provider,
                 code="all_keys_cooling_down",
                 retry_after=wait,

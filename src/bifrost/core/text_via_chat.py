@@ -45,15 +45,25 @@ async def as_text_completion(
     result = await provider.chat(chat, model, key, ctx)
     if isinstance(result, dict):
         return chat_response_to_text_completion(result)
+    # the stream's first chunk was already read (prefetched before the response started): convert it too
+    if result._first is not None:
+        result._first = _text_event(result._first[0])
     result._events = _as_text_chunks(result._events)
     return result
+
+
+def _text_event(chunk: dict[str, Any]) -> StreamEvent | None:
+    if not (chunk.get("choices") or chunk.get("usage")):
+        return None
+    text_chunk = chat_chunk_to_text_completion_chunk(chunk)
+    return text_chunk, b"data: " + orjson.dumps(text_chunk) + b"\n\n"
 
 
 async def _as_text_chunks(events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
     try:
         async for chunk, _ in events:
-            if chunk.get("choices") or chunk.get("usage"):
-                text_chunk = chat_chunk_to_text_completion_chunk(chunk)
-                yield text_chunk, b"data: " + orjson.dumps(text_chunk) + b"\n\n"
+            event = _text_event(chunk)
+            if event is not None:
+                yield event
     finally:
         await events.aclose()  # type: ignore[attr-defined]

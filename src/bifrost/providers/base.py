@@ -254,6 +254,15 @@ class Provider:
             raise
 
 
+def encode_request(body: dict[str, Any]) -> bytes:
+    """The upstream request body; JSON orjson cannot write back (nested deeper than 255) is the client's to fix."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError as exc:
+        raise GatewayError(400, f"The request cannot be forwarded: {exc}. Flatten the JSON (at most 255 levels "
+                           "of nesting).") from None
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or exc.__class__.__name__
     return text[:200]

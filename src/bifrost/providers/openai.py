@@ -15,7 +15,7 @@ import orjson
 from bifrost.config.model import ClientConfig, KeyConfig, ProviderConfig
 from bifrost.core.context import RequestContext
 from bifrost.core.errors import GatewayError, upstream_garbage
-from bifrost.providers.base import ChatStream, Provider, StreamEvent
+from bifrost.providers.base import ChatStream, Provider, StreamEvent, encode_request
 from bifrost.providers.sse import event_data, iter_events
 
 # provider -> (public base URL, path prefix before /chat/completions)
@@ -73,7 +73,7 @@ class OpenAICompatibleProvider(Provider):
         self, url: str, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
     ) -> dict[str, Any] | ChatStream:
         body["model"] = model
-        payload = orjson.dumps(body)
+        payload = encode_request(body)
         headers = self.headers(self.auth(key, ctx), ctx)
         if ctx.stream:
             return await self.stream_from(url, payload, headers, key, model, self._events)

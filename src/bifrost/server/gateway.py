@@ -78,6 +78,11 @@ class Gateway:
         self.prom_labels = {f"x-bf-prom-{label.lower()}": label for label in config.client.prometheus_labels}
         self.content_logging = not config.client.disable_content_logging
         self.draining = False
+        # every configured secret, longest first, so error text can be scrubbed before it leaves
+        self.secrets = tuple(sorted(
+            {k.value for p in config.providers.values() for k in p.keys if k.value and len(k.value) >= 4},
+            key=len, reverse=True,
+        ))
         self.models_body = orjson.dumps(
             {
                 "object": "list",
@@ -95,6 +100,15 @@ class Gateway:
     async def close(self) -> None:
         for provider in self.providers.values():
             await provider.close()
+
+    def redact(self, exc: GatewayError, ctx: RequestContext) -> GatewayError:
+        """Remove every secret (configured keys, the client's own key) from an error and its record."""
+        secrets = (*self.secrets, ctx.direct_key) if ctx.direct_key else self.secrets
+        exc.message = _scrub(exc.message, secrets)
+        for attempt in ctx.record.attempts:
+            if attempt.error:
+                attempt.error = _scrub(attempt.error, secrets)
+        return exc
 
     # -- the request prelude ------------------------------------------------------------------------
     def context(self, request: web.Request, route: str, method: str) -> RequestContext:
@@ -155,6 +169,13 @@ class Gateway:
             f"{self.config.client.max_request_body_size_mb:g} MB (client.max_request_body_size_mb in config.json).",
             code="request_too_large",
         )
+
+
+def _scrub(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _client_key(authorization: str | None, x_api_key: str | None) -> str | None:

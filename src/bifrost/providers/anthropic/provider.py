@@ -23,7 +23,7 @@ from bifrost.providers.anthropic.translate import (
     anthropic_to_openai_response,
     openai_to_anthropic_request,
 )
-from bifrost.providers.base import ChatStream, Provider, StreamEvent
+from bifrost.providers.base import ChatStream, Provider, StreamEvent, encode_request
 from bifrost.providers.sse import event_data, event_name, iter_events
 
 API_VERSION = "2023-06-01"
@@ -75,7 +75,7 @@ class AnthropicProvider(Provider):
         except TranslationError as exc:
             raise bad_request(str(exc), param=exc.param) from None
         request["stream"] = ctx.stream
-        payload = orjson.dumps(request)
+        payload = encode_request(request)
         headers = self.headers(self.auth(key, ctx), ctx)
         if ctx.stream:
             options = body.get("stream_options")
@@ -114,7 +114,7 @@ class AnthropicProvider(Provider):
     ) -> dict[str, Any] | ChatStream:
         """The client's Anthropic request, forwarded with only `model` set. Streams yield Anthropic events."""
         body["model"] = model
-        payload = orjson.dumps(body)
+        payload = encode_request(body)
         headers = self.headers(self.auth(key, ctx, version), ctx)
         if beta:
             headers["anthropic-beta"] = beta
@@ -137,7 +137,7 @@ class AnthropicProvider(Provider):
     ) -> dict[str, Any]:
         body["model"] = model
         headers = self.headers(self.auth(key, ctx, version), ctx)
-        status, data, resp_headers = await self.post(self.count_tokens_url, orjson.dumps(body), headers)
+        status, data, resp_headers = await self.post(self.count_tokens_url, encode_request(body), headers)
         if status >= 400:
             raise self.error_from(status, data, resp_headers, key)
         return self.parse_json(data)

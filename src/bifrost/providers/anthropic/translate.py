@@ -59,7 +59,9 @@ Response rules (`anthropic_to_openai_response`, `AnthropicStreamTranslator`)
   ``thinking`` text -> ``message.reasoning_content`` (non-OpenAI extra field, the de-facto convention of
   OpenAI-compatible servers) and all thinking / redacted_thinking blocks verbatim in
   ``message.thinking_blocks`` (extra field, accepted back by the request translation). Streams carry
-  ``delta.reasoning_content`` only (signatures are not streamed). Server-tool blocks are dropped.
+  ``delta.reasoning_content`` only (signatures are not streamed). Server-tool blocks are dropped. A
+  streamed ``tool_use`` block that ends without any argument fragment (a tool without parameters) gets
+  the arguments ``"{}"``, as OpenAI sends them, so clients can always parse them.
 * ``stop_reason`` -> ``finish_reason`` with `FINISH_REASONS` (``None`` -> ``stop``).
 * usage: ``prompt_tokens = input_tokens + cache_read_input_tokens + cache_creation_input_tokens``,
   ``completion_tokens = output_tokens``, ``prompt_tokens_details.cached_tokens = cache_read_input_tokens``
@@ -797,6 +799,7 @@ class AnthropicStreamTranslator:
         "_input_tokens",
         "_output_tokens",
         "_tool_count",
+        "_tools_without_arguments",
         "created",
         "finish_reason",
         "id",
@@ -811,6 +814,7 @@ class AnthropicStreamTranslator:
         self.created = int(time.time())
         self.finish_reason: str | None = None
         self._block_tool_index: dict[int, int] = {}
+        self._tools_without_arguments: set[int] = set()  # tool indexes with no argument fragment yet
         self._tool_count = 0
         self._input_tokens = 0
         self._cache_read = 0
@@ -858,6 +862,7 @@ class AnthropicStreamTranslator:
                 partial = delta.get("partial_json")
                 if index is None or not partial:
                     return []
+                self._tools_without_arguments.discard(index)
                 return [self._chunk({"tool_calls": [{"index": index, "function": {"arguments": partial}}]})]
             if dtype == "thinking_delta":
                 thinking = delta.get("thinking")
@@ -871,6 +876,8 @@ class AnthropicStreamTranslator:
                 self._tool_count += 1
                 self._block_tool_index[data.get("index", -1)] = index
                 tool_input = block.get("input")
+                if not tool_input:
+                    self._tools_without_arguments.add(index)
                 return [
                     self._chunk(
                         {
@@ -893,6 +900,14 @@ class AnthropicStreamTranslator:
             if btype == "thinking" and block.get("thinking"):
                 return [self._chunk({"reasoning_content": block["thinking"]})]
             return []
+        if etype == "content_block_stop":
+            index = self._block_tool_index.get(data.get("index", -1))
+            if index is None or index not in self._tools_without_arguments:
+                return []
+            # a tool without parameters: Anthropic streams its input as one empty partial_json, but
+            # OpenAI clients parse the arguments, which OpenAI itself sends as "{}"
+            self._tools_without_arguments.discard(index)
+            return [self._chunk({"tool_calls": [{"index": index, "function": {"arguments": "{}"}}]})]
         if etype == "message_start":
             message = data.get("message") or {}
             self.id = message.get("id") or self.id
@@ -924,7 +939,7 @@ class AnthropicStreamTranslator:
             raise UpstreamStreamError(
                 error.get("type") or "api_error", error.get("message") or "Anthropic stream error"
             )
-        return []  # ping, content_block_stop, unknown future events
+        return []  # ping, unknown future events
 
 
 # ---------------------------------------------------------------------------------------------------

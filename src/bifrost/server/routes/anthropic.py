@@ -26,14 +26,15 @@ from bifrost.integrations.anthropic import (
 from bifrost.providers.anthropic.provider import AnthropicProvider
 from bifrost.providers.base import ChatStream, Provider
 from bifrost.server.gateway import Gateway
-from bifrost.server.routes.openai import extra_fields
+from bifrost.server.routes.openai import extra_fields, retry_after_header
 
 log = logging.getLogger("bifrost")
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive"}
 
 
-def anthropic_error_response(exc: GatewayError, ctx: RequestContext) -> web.Response:
+def anthropic_error_response(exc: GatewayError, ctx: RequestContext, gw: Gateway) -> web.Response:
+    gw.redact(exc, ctx)
     record = ctx.record
     record.status = exc.status
     record.error_type = exc.type
@@ -43,8 +44,7 @@ def anthropic_error_response(exc: GatewayError, ctx: RequestContext) -> web.Resp
     headers = {"Content-Type": "application/json", "x-request-id": record.request_id}
     if record.provider:
         headers["x-bifrost-provider"] = record.provider
-    if exc.retry_after is not None and exc.status in (429, 503, 529):
-        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    headers.update(retry_after_header(exc))
     body = openai_error_to_anthropic(exc.status, exc.openai_error())
     body["request_id"] = record.request_id
     return web.Response(status=exc.status, body=orjson.dumps(body), headers=headers)
@@ -127,14 +127,14 @@ class AnthropicRoutes:
             }
             return web.Response(body=orjson.dumps(result), headers=headers)
         except GatewayError as exc:
-            return anthropic_error_response(exc, ctx)
+            return anthropic_error_response(exc, ctx, gw)
         except asyncio.CancelledError:
             record.status = 499
             raise
         except Exception:
             log.exception("unexpected error serving request %s", record.request_id)
             return anthropic_error_response(
-                GatewayError(500, f"internal gateway error (request id {record.request_id})"), ctx
+                GatewayError(500, f"internal gateway error (request id {record.request_id})"), ctx, gw
             )
         finally:
             record.latency_s = time.perf_counter() - ctx.started
@@ -172,6 +172,7 @@ class AnthropicRoutes:
             if translator is not None:
                 await response.write(b"".join(_sse(name, data) for name, data in translator.finish()))
         except GatewayError as exc:
+            self.gw.redact(exc, ctx)
             record.status = exc.status
             record.error_type = exc.type
             record.error_message = exc.message
@@ -213,7 +214,7 @@ class AnthropicRoutes:
                 headers={"x-request-id": record.request_id, "x-bifrost-provider": provider.name},
             )
         except GatewayError as exc:
-            return anthropic_error_response(exc, ctx)
+            return anthropic_error_response(exc, ctx, gw)
 
 
 def _take_anthropic_usage(event: dict[str, Any], record: Any) -> None:

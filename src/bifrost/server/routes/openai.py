@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import Any
 
@@ -35,7 +36,8 @@ def extra_fields(record: RequestRecord, ctx: RequestContext) -> dict[str, Any]:
     }
 
 
-def error_response(exc: GatewayError, ctx: RequestContext) -> web.Response:
+def error_response(exc: GatewayError, ctx: RequestContext, gw: Gateway) -> web.Response:
+    gw.redact(exc, ctx)
     record = ctx.record
     record.status = exc.status
     record.error_type = exc.type
@@ -57,10 +59,16 @@ def error_response(exc: GatewayError, ctx: RequestContext) -> web.Response:
     headers = {"Content-Type": "application/json", "x-request-id": record.request_id}
     if record.provider:
         headers["x-bifrost-provider"] = record.provider
-    if exc.retry_after is not None and exc.status in (429, 503, 529):
-        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    headers.update(retry_after_header(exc))
     body = orjson.dumps({"error": exc.openai_error(), "extra_fields": fields})
     return web.Response(status=exc.status, body=body, headers=headers)
+
+
+def retry_after_header(exc: GatewayError) -> dict[str, str]:
+    """429s always say when to come back (CONTRACT §6); 503/529 when the upstream said so."""
+    if exc.status == 429 or (exc.retry_after is not None and exc.status in (503, 529)):
+        return {"Retry-After": str(max(1, math.ceil(exc.retry_after or 1)))}
+    return {}
 
 
 def _check_chat(body: dict[str, Any]) -> None:
@@ -78,7 +86,7 @@ def _check_chat(body: dict[str, Any]) -> None:
                 f"messages[{i}] must be an object with 'role' and 'content'", param=f"messages[{i}]"
             )
         role = msg.get("role")
-        if role not in _ROLES:
+        if not isinstance(role, str) or role not in _ROLES:
             raise bad_request(
                 f"messages[{i}].role must be one of system, developer, user, assistant, tool (got {role!r})",
                 param=f"messages[{i}].role",
@@ -182,14 +190,14 @@ class OpenAIRoutes:
                 return await self._relay(request, ctx, result)
             return self._answer(ctx, result)
         except GatewayError as exc:
-            return error_response(exc, ctx)
+            return error_response(exc, ctx, gw)
         except asyncio.CancelledError:
             record.status = 499  # the client went away; its upstream call was cancelled with it
             raise
         except Exception:
             log.exception("unexpected error serving request %s", record.request_id)
             return error_response(
-                GatewayError(500, f"internal gateway error (request id {record.request_id})"), ctx
+                GatewayError(500, f"internal gateway error (request id {record.request_id})"), ctx, gw
             )
         finally:
             record.latency_s = time.perf_counter() - ctx.started
@@ -242,6 +250,7 @@ class OpenAIRoutes:
                     _collect_text(chunk, texts)
             await response.write(_DONE)
         except GatewayError as exc:
+            self.gw.redact(exc, ctx)
             record.status = exc.status
             record.error_type = exc.type
             record.error_message = exc.message
