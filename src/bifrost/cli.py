@@ -155,8 +155,6 @@ async def run_worker(config: Config, host: str, port: int, reuse_port: bool) -> 
 
 
 def _make_observer(config: Config) -> object | None:
-    if os.environ.get("BIFROST_WIRE_OBSERVER") != "1":  # TEMP: until observability lands
-        return None
     try:
         from bifrost.observability.observer import Observer
     except ImportError:  # pragma: no cover - observability not installed in this build
@@ -167,6 +165,13 @@ def _make_observer(config: Config) -> object | None:
 def _worker_main(config: Config, host: str, port: int, log_level: str, log_format: str) -> None:
     _setup_logging(log_level, log_format)
     asyncio.run(run_worker(config, host, port, reuse_port=True))
+
+
+def _forget_worker_metrics(pid: int) -> None:
+    """A dead worker's live gauges (active requests, queue depth) must stop counting."""
+    from bifrost.observability.metrics import mark_process_dead
+
+    mark_process_dead(pid)
 
 
 def _supervise(config: Config, args: argparse.Namespace) -> int:
@@ -192,10 +197,14 @@ def _supervise(config: Config, args: argparse.Namespace) -> int:
     while True:
         for i, w in enumerate(workers):
             w.join(timeout=0.5)
-            if not w.is_alive() and not stopping:
-                log.error("worker %s exited with %s; starting a new one", w.pid, w.exitcode)
-                workers[i] = ctx.Process(target=_worker_main, args=worker_args, daemon=False)
-                workers[i].start()
+            if w.is_alive() or w.pid is None:
+                continue
+            _forget_worker_metrics(w.pid)
+            if stopping:
+                continue
+            log.error("worker %s exited with %s; starting a new one", w.pid, w.exitcode)
+            workers[i] = ctx.Process(target=_worker_main, args=worker_args, daemon=False)
+            workers[i].start()
         if stopping and not any(w.is_alive() for w in workers):
             return 0
 

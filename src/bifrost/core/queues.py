@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from bifrost.config.model import ProviderConfig
 from bifrost.core.errors import GatewayError
 
 
 class ProviderQueue:
-    __slots__ = ("_sem", "buffer_size", "concurrency", "drop_excess", "in_flight", "provider", "waiting")
+    __slots__ = ("_sem", "buffer_size", "concurrency", "drop_excess", "in_flight", "metrics", "provider", "waiting")
 
     def __init__(self, provider: ProviderConfig, drop_excess: bool) -> None:
         self.provider = provider.name
@@ -19,11 +20,14 @@ class ProviderQueue:
         self.in_flight = 0
         self.waiting = 0
         self._sem = asyncio.Semaphore(self.concurrency)
+        self.metrics: Any = None  # observability's Metrics: queue depth and queue-full counts when set
 
     async def acquire(self) -> None:
         """Take a slot, waiting if needed. A cancelled waiter (client gone) leaves the queue."""
         if self._sem.locked():
             if self.waiting >= self.buffer_size and self.drop_excess:
+                if self.metrics is not None:
+                    self.metrics.rate_limited(self.provider, "queue_full")
                 raise GatewayError(
                     429,
                     f"queue full for provider {self.provider}: {self.concurrency} requests in flight and "
@@ -34,14 +38,19 @@ class ProviderQueue:
                     retry_after=1.0,
                     retryable=False,
                 )
-            self.waiting += 1
+            self._waiting(+1)
             try:
                 await self._sem.acquire()
             finally:
-                self.waiting -= 1
+                self._waiting(-1)
         else:
             await self._sem.acquire()
         self.in_flight += 1
+
+    def _waiting(self, delta: int) -> None:
+        self.waiting += delta
+        if self.metrics is not None:
+            self.metrics.queue_depth(self.provider, self.waiting)
 
     def release(self) -> None:
         self.in_flight -= 1

@@ -20,6 +20,13 @@ def create_app(config: Config, observer: Observer | None = None) -> web.Applicat
     app[GATEWAY_KEY] = gateway
     OpenAIRoutes(gateway).register(app)
     _register_optional_routes(app, gateway)
+    metrics = getattr(observer, "metrics", None)
+    if metrics is not None:
+        from bifrost.observability.routes import register_routes
+
+        register_routes(app, metrics, getattr(observer, "store", None))
+        for provider in gateway.providers.values():
+            provider.queue.metrics = metrics
     app.router.add_get("/health", _health)
     app.router.add_route("*", "/{tail:.*}", _not_found)
 

@@ -1,0 +1,470 @@
+"""The request log store: protocol, filters, row shape and the SQL both backends share."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import orjson
+
+from bifrost.observability.logging import redact
+from bifrost.observability.logstore.writer import BatchWriter
+from bifrost.observability.record import RequestRecord
+
+if TYPE_CHECKING:
+    from bifrost.observability.metrics import Metrics
+
+log = logging.getLogger("bifrost.logstore")
+
+TABLE = "request_logs"
+COLUMNS = (
+    "request_id",
+    "ts",
+    "route",
+    "method",
+    "stream",
+    "model_requested",
+    "provider",
+    "model",
+    "key_name",
+    "status",
+    "latency_ms",
+    "upstream_ms",
+    "ttft_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cost",
+    "retries",
+    "fallback_index",
+    "error_type",
+    "error_message",
+    "attempts",
+    "prom_labels",
+    "request_body",
+    "response_content",
+)
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+CONTENT_MAX_CHARS = 262_144  # per field; longer content is cut and marked
+RETENTION_INTERVAL_S = 3600.0
+Placeholder = Callable[[int], str]  # 1-based parameter index -> "?" (sqlite) or "$n" (postgres)
+
+
+@runtime_checkable
+class LogStore(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...  # flushes what is queued (bounded wait)
+    def submit(self, rec: RequestRecord, cost: float) -> None: ...  # never blocks, never raises
+    async def flush(self) -> None: ...
+    async def query(self, filters: LogFilters) -> dict[str, Any]: ...
+    async def stats(self, filters: LogFilters) -> dict[str, Any]: ...
+
+
+class FilterError(ValueError):
+    def __init__(self, param: str, message: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+def _parse_time(param: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    text = value.strip()
+    # an unescaped "+" in a query string arrives as a space: "...T10:00:00 02:00" means "+02:00"
+    for candidate in (text, text[:10] + text[10:].replace(" ", "+")):
+        try:
+            parsed = datetime.fromisoformat(candidate)
+            break
+        except ValueError:
+            continue
+    else:
+        raise FilterError(param, f"{param}: expected unix seconds or an ISO 8601 time, got {value!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _parse_int(param: str, value: str, low: int, high: int | None = None) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise FilterError(param, f"{param}: expected an integer, got {value!r}") from None
+    if number < low or (high is not None and number > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise FilterError(param, f"{param}: must be {bound}, got {number}")
+    return number
+
+
+@dataclass(slots=True)
+class LogFilters:
+    """Query filters. ``status``: an exact HTTP code; ``outcome``: "error" (>= 400) or "success" (< 400)."""
+
+    start: float | None = None
+    end: float | None = None
+    provider: str | None = None
+    model: str | None = None
+    status: int | None = None
+    outcome: str | None = None
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+    @classmethod
+    def parse(cls, params: Mapping[str, str]) -> LogFilters:
+        """From query parameters: start, end, provider, model, status, limit, offset. Raises FilterError."""
+        f = cls()
+        if params.get("start"):
+            f.start = _parse_time("start", params["start"])
+        if params.get("end"):
+            f.end = _parse_time("end", params["end"])
+        if f.start is not None and f.end is not None and f.end < f.start:
+            raise FilterError("end", "end: must not be before start")
+        f.provider = params.get("provider") or None
+        f.model = params.get("model") or None
+        status = (params.get("status") or "").strip().lower()
+        if status in ("error", "success"):
+            f.outcome = status
+        elif status:
+            f.status = _parse_int("status", status, 100, 599)
+        if params.get("limit"):
+            f.limit = _parse_int("limit", params["limit"], 1, MAX_LIMIT)
+        if params.get("offset"):
+            f.offset = _parse_int("offset", params["offset"], 0)
+        return f
+
+    def where(self, ph: Placeholder) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+
+        def add(sql: str, value: Any) -> None:
+            args.append(value)
+            clauses.append(sql.format(ph(len(args))))
+
+        if self.start is not None:
+            add("ts >= {}", self.start)
+        if self.end is not None:
+            add("ts <= {}", self.end)
+        if self.provider is not None:
+            add("provider = {}", self.provider)
+        if self.model is not None:
+            add("model = {}", self.model)
+        if self.status is not None:
+            add("status = {}", self.status)
+        if self.outcome == "error":
+            clauses.append("status >= 400")
+        elif self.outcome == "success":
+            clauses.append("status < 400")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+# ---- rows ------------------------------------------------------------------------------------------------
+def _redact(text: str | None) -> str | None:
+    return None if text is None else redact(text)
+
+
+def _dump(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        text = (
+            value
+            if isinstance(value, str)
+            else orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        )
+    except (TypeError, orjson.JSONEncodeError):
+        text = str(value)
+    text = redact(text)
+    if len(text) > CONTENT_MAX_CHARS:
+        text = text[:CONTENT_MAX_CHARS] + f"...[truncated {len(text) - CONTENT_MAX_CHARS} chars]"
+    return text
+
+
+def to_row(rec: RequestRecord, cost: float, include_content: bool) -> tuple[Any, ...]:
+    """One record as a tuple in COLUMNS order (secret values redacted; runs in the writer, off the hot path)."""
+    attempts = [
+        {
+            "provider": a.provider,
+            "model": a.model,
+            "key_name": a.key_name,
+            "status": a.status,
+            "error": _redact(a.error),
+            "latency_ms": round(a.latency_s * 1000, 3),
+        }
+        for a in rec.attempts
+    ]
+    return (
+        rec.request_id,
+        rec.started_at,
+        rec.route,
+        rec.method,
+        bool(rec.stream),
+        rec.model_requested,
+        rec.provider,
+        rec.model or rec.model_requested,
+        rec.key_name,
+        rec.status,
+        rec.latency_s * 1000,
+        rec.upstream_s * 1000,
+        None if rec.ttft_s is None else rec.ttft_s * 1000,
+        rec.prompt_tokens,
+        rec.completion_tokens,
+        rec.cached_tokens,
+        float(cost),
+        rec.retries,
+        rec.fallback_index,
+        rec.error_type,
+        _redact(rec.error_message),
+        orjson.dumps(attempts).decode() if attempts else None,
+        orjson.dumps(rec.prom_labels).decode() if rec.prom_labels else None,
+        _dump(rec.request_body) if include_content else None,
+        _dump(rec.response_content) if include_content else None,
+    )
+
+
+def _loads(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+def row_to_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    ts = float(row["ts"])
+    return {
+        "id": row["request_id"],
+        "timestamp": ts,
+        "time": datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "route": row["route"],
+        "method": row["method"],
+        "stream": bool(row["stream"]),
+        "model_requested": row["model_requested"],
+        "provider": row["provider"],
+        "model": row["model"],
+        "key_name": row["key_name"],
+        "status": row["status"],
+        "latency_ms": row["latency_ms"],
+        "upstream_ms": row["upstream_ms"],
+        "ttft_ms": row["ttft_ms"],
+        "prompt_tokens": row["prompt_tokens"],
+        "completion_tokens": row["completion_tokens"],
+        "cached_tokens": row["cached_tokens"],
+        "cost": row["cost"],
+        "retries": row["retries"],
+        "fallback_index": row["fallback_index"],
+        "error_type": row["error_type"],
+        "error_message": row["error_message"],
+        "attempts": _loads(row["attempts"]) or [],
+        "prom_labels": _loads(row["prom_labels"]) or {},
+        "request_body": _loads(row["request_body"]),
+        "response_content": row["response_content"],
+    }
+
+
+# ---- stats SQL (identical on both backends: nearest-rank percentiles via window functions) --------------
+_AGG = (
+    "SELECT provider, model, COUNT(*) AS total,"
+    " COALESCE(SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END), 0) AS errors,"
+    " COALESCE(SUM(prompt_tokens), 0) AS tokens_in, COALESCE(SUM(completion_tokens), 0) AS tokens_out,"
+    " COALESCE(SUM(cost), 0) AS cost FROM " + TABLE + "{where} GROUP BY provider, model"
+)
+_PCT = (
+    "WITH r AS (SELECT {cols} latency_ms,"
+    " ROW_NUMBER() OVER ({part} ORDER BY latency_ms) AS rn, COUNT(*) OVER ({part_only}) AS n"
+    " FROM " + TABLE + "{where})"
+    " SELECT {cols} MAX(CASE WHEN rn = (50 * n + 99) / 100 THEN latency_ms END) AS p50,"
+    " MAX(CASE WHEN rn = (99 * n + 99) / 100 THEN latency_ms END) AS p99 FROM r {group}"
+)
+
+
+def stats_sql(where: str) -> tuple[str, str, str]:
+    """(aggregates by provider/model, percentiles by provider/model, overall percentiles)."""
+    by = "PARTITION BY provider, model"
+    grouped = _PCT.format(cols="provider, model,", part=by, part_only=by, where=where, group="GROUP BY provider, model")
+    overall = _PCT.format(cols="", part="", part_only="", where=where, group="")
+    return _AGG.format(where=where), grouped, overall
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _summary(total: int, errors: int, p50: Any, p99: Any, tin: int, tout: int, cost: float) -> dict[str, Any]:
+    return {
+        "total": total,
+        "errors": errors,
+        "error_rate": (errors / total) if total else 0.0,
+        "latency_ms": {"p50": _float(p50), "p99": _float(p99)},
+        "tokens": {"input": tin, "output": tout},
+        "cost": cost,
+    }
+
+
+def build_stats(
+    agg: list[Mapping[str, Any]], pct: list[Mapping[str, Any]], overall: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    pcts = {(r["provider"], r["model"]): (r["p50"], r["p99"]) for r in pct}
+    groups = []
+    total = errors = tin = tout = 0
+    cost = 0.0
+    for r in agg:
+        g_total, g_err = int(r["total"]), int(r["errors"])
+        g_in, g_out, g_cost = int(r["tokens_in"]), int(r["tokens_out"]), float(r["cost"])
+        total, errors, tin, tout = total + g_total, errors + g_err, tin + g_in, tout + g_out
+        cost += g_cost
+        p50, p99 = pcts.get((r["provider"], r["model"]), (None, None))
+        groups.append(
+            {
+                "provider": r["provider"],
+                "model": r["model"],
+                **_summary(g_total, g_err, p50, p99, g_in, g_out, g_cost),
+            }
+        )
+    groups.sort(key=lambda g: (-g["total"], g["provider"] or "", g["model"] or ""))
+    p50 = overall["p50"] if overall else None
+    p99 = overall["p99"] if overall else None
+    return {**_summary(total, errors, p50, p99, tin, tout, cost), "by_provider_model": groups}
+
+
+# ---- shared store behaviour ------------------------------------------------------------------------------
+class BaseLogStore(abc.ABC):
+    """Queueing, batching, retention and the query/stats logic; backends supply the SQL plumbing."""
+
+    placeholder: Placeholder
+
+    def __init__(
+        self,
+        *,
+        retention_days: int = 30,
+        include_content: bool = True,
+        metrics: Metrics | None = None,
+        queue_size: int = 10_000,
+        batch_size: int = 500,
+        flush_interval: float = 0.5,
+        write_timeout: float = 30.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        self.retention_days = retention_days
+        self.include_content = include_content
+        self.writer = BatchWriter(
+            self._insert,
+            metrics=metrics,
+            max_queue=queue_size,
+            batch_size=batch_size,
+            flush_interval=flush_interval,
+            write_timeout=write_timeout,
+            stop_timeout=stop_timeout,
+        )
+        self._retention_task: asyncio.Task[None] | None = None
+
+    # backends
+    @abc.abstractmethod
+    async def _open(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def _insert(self, items: list[tuple[RequestRecord, float]]) -> None: ...
+
+    @abc.abstractmethod
+    async def _fetch(self, sql: str, args: list[Any]) -> list[Mapping[str, Any]]: ...
+
+    @abc.abstractmethod
+    async def _delete_before(self, cutoff: float) -> int: ...
+
+    # lifecycle
+    async def start(self) -> None:
+        await self._open()
+        await self._retention_once()
+        self.writer.start()
+        self._retention_task = asyncio.create_task(self._retention_loop(), name="bifrost-logstore-retention")
+
+    async def stop(self) -> None:
+        if self._retention_task is not None:
+            self._retention_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention_task
+            self._retention_task = None
+        await self.writer.stop()
+        await self._close()
+
+    def submit(self, rec: RequestRecord, cost: float) -> None:
+        self.writer.submit(rec, cost)
+
+    async def flush(self) -> None:
+        await self.writer.flush()
+
+    @property
+    def dropped(self) -> int:
+        return self.writer.dropped
+
+    # retention
+    async def apply_retention(self, now: float | None = None) -> int:
+        """Delete rows older than retention_days (0 or less: keep forever). Returns rows deleted."""
+        if self.retention_days <= 0:
+            return 0
+        cutoff = (time.time() if now is None else now) - self.retention_days * 86400
+        return await self._delete_before(cutoff)
+
+    async def _retention_once(self) -> None:
+        try:
+            deleted = await self.apply_retention()
+            if deleted:
+                log.info(
+                    "logs store retention",
+                    extra={"fields": {"deleted": deleted, "days": self.retention_days}},
+                )
+        except Exception as exc:
+            log.warning("logs store retention failed", extra={"fields": {"error": str(exc)}})
+
+    async def _retention_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RETENTION_INTERVAL_S)
+            await self._retention_once()
+
+    # reads
+    async def query(self, filters: LogFilters) -> dict[str, Any]:
+        where, args = filters.where(self.placeholder)
+        n = len(args)
+        count = await self._fetch(f"SELECT COUNT(*) AS total FROM {TABLE}{where}", args)
+        total = int(count[0]["total"]) if count else 0
+        sql = (
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE}{where} ORDER BY ts DESC, seq DESC"
+            f" LIMIT {self.placeholder(n + 1)} OFFSET {self.placeholder(n + 2)}"
+        )
+        rows = await self._fetch(sql, [*args, filters.limit, filters.offset])
+        logs = [row_to_dict(r) for r in rows]
+        return {
+            "logs": logs,
+            "total": total,
+            "limit": filters.limit,
+            "offset": filters.offset,
+            "has_more": filters.offset + len(logs) < total,
+        }
+
+    async def stats(self, filters: LogFilters) -> dict[str, Any]:
+        where, args = filters.where(self.placeholder)
+        agg_sql, pct_sql, overall_sql = stats_sql(where)
+        agg = await self._fetch(agg_sql, args)
+        pct = await self._fetch(pct_sql, args)
+        overall = await self._fetch(overall_sql, args)
+        result = build_stats(agg, pct, overall[0] if overall else None)
+        result["filters"] = {
+            "start": filters.start,
+            "end": filters.end,
+            "provider": filters.provider,
+            "model": filters.model,
+            "status": filters.status or filters.outcome,
+        }
+        return result

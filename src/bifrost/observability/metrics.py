@@ -1,0 +1,366 @@
+"""Prometheus metrics with the original Bifrost's names (CONTRACT §7), built once at start-up.
+
+Labels
+------
+* ``http_requests_total`` / ``http_request_duration_seconds``: ``path, method, status`` + custom labels, as
+  Bifrost does. ``path`` is the canonical route template (``/v1/chat/completions``,
+  ``/anthropic/v1/messages``, ``/genai/v1beta/models/{model}:generateContent``, ...) derived from the record's
+  route and method, never the raw URL (bounded cardinality; ``/openai/...`` aliases count under ``/v1/...``);
+  ``method`` is the HTTP method; ``status`` the HTTP status sent to the client.
+* Request-level ``bifrost_*`` metrics (upstream requests, upstream latency, success, error, tokens, cost,
+  first-token and inter-token latency, overhead, retries, fallbacks): ``provider, model, method`` + custom
+  labels; ``bifrost_error_requests_total`` adds ``status_code`` (after ``method``, before custom labels).
+  ``method`` is Bifrost's request type (``chat``, ``text``, ``embedding``, ``messages``, ...);
+  ``provider`` and ``model`` are who answered (or the last one tried). They count requests that were
+  routed to a provider (``rec.provider`` set), including ones the gateway itself refused after routing
+  (rate limit, budget, queue full); requests refused before routing (bad JSON, unknown model, auth)
+  appear only in ``http_*``.
+  ``bifrost_success_requests_total + bifrost_error_requests_total == bifrost_upstream_requests_total``.
+  ``bifrost_upstream_latency_seconds`` observes the time spent waiting on upstream calls, once per request
+  that made at least one upstream attempt. ``bifrost_stream_inter_token_latency_seconds`` gets one
+  observation per stream of two chunks or more: the mean gap between consecutive chunks.
+  ``bifrost_overhead_latency_seconds`` is total time in the gateway minus time waiting on upstream.
+  ``bifrost_retries_total`` adds the request's retry count; ``bifrost_fallbacks_total`` counts requests
+  answered by a fallback (labelled with the fallback that answered).
+* ``bifrost_active_requests{method}``, ``bifrost_queue_depth{provider}``,
+  ``bifrost_rate_limited_total{provider, reason}``, ``bifrost_mcp_tool_calls_total{client, tool, status}``
+  (status ``success``/``error``) and ``bifrost_logstore_dropped_total{reason}`` carry no custom labels.
+
+Custom labels (``client.prometheus_labels``), valued from ``x-bf-prom-LABEL`` headers via
+``RequestRecord.prom_labels`` (keyed by the configured name). Names are sanitised to Prometheus label names
+(``team-id`` becomes ``team_id``); names that clash with a built-in label are ignored. Bounded cardinality
+rule: a value is cut to 64 characters, a missing header gives ``""``, and each label accepts at most 100
+distinct values per process, after which new values are recorded as ``"other"``. The ``model`` label follows
+the same rule with 1,000 values (clients may send arbitrary model names).
+
+Multiprocess: when ``PROMETHEUS_MULTIPROC_DIR`` is set *before prometheus_client is first imported* (the
+``--workers`` launcher does this before forking), values live in per-process files in that directory and
+:meth:`Metrics.render` aggregates every worker's files with ``MultiProcessCollector``; gauges use ``livesum``.
+The launcher should call :func:`mark_process_dead` for a worker that exits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import multiprocess as _mp
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from bifrost.observability.record import RequestRecord
+
+_MP_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+HTTP_LABELS = ("path", "method", "status")
+BIFROST_LABELS = ("provider", "model", "method")
+_RESERVED = frozenset({*HTTP_LABELS, *BIFROST_LABELS, "status_code", "reason", "client", "tool", "le"})
+
+CUSTOM_VALUE_MAX_LEN = 64
+CUSTOM_VALUE_MAX_DISTINCT = 100
+MODEL_MAX_DISTINCT = 1000
+OVERFLOW_VALUE = "other"
+
+# LLM calls take seconds to minutes: extended buckets (the original Bifrost's upstream buckets).
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 45, 60, 90)
+FIRST_TOKEN_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30)
+INTER_TOKEN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1)
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+
+_PATHS = {
+    ("openai", "chat"): "/v1/chat/completions",
+    ("openai", "text"): "/v1/completions",
+    ("openai", "embedding"): "/v1/embeddings",
+    ("openai", "list_models"): "/v1/models",
+    ("anthropic", "messages"): "/anthropic/v1/messages",
+    ("anthropic", "chat"): "/anthropic/v1/messages",
+}
+_GENAI_PATH = "/genai/v1beta/models/{model}:generateContent"
+_GENAI_STREAM_PATH = "/genai/v1beta/models/{model}:streamGenerateContent"
+# one label-child cache per metric (key: the label values)
+_CACHES: tuple[str, ...] = ("http", "upstream", "uplat", "ok", "err", "in", "out", "cost", "ttft", "itl")
+_CACHES += ("overhead", "retries", "fallbacks", "active", "queue", "rl", "mcp", "dropped")
+_LABEL_NAME_BAD = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def multiprocess_dir() -> str | None:
+    """The multiprocess directory, when metrics are shared across worker processes."""
+    return os.environ.get(_MP_ENV) or None
+
+
+def mark_process_dead(pid: int) -> None:
+    """Forget a dead worker's live gauges (active requests, queue depth). No-op in single-process mode."""
+    path = multiprocess_dir()
+    if path:
+        _mp.mark_process_dead(pid, path)
+
+
+def sanitize_label_name(name: str) -> str:
+    """``team-id`` -> ``team_id``; a leading digit gets an underscore."""
+    out = _LABEL_NAME_BAD.sub("_", name.strip())
+    if not out or out[0].isdigit():
+        out = "_" + out
+    return out
+
+
+def route_path(route: str, method: str, stream: bool) -> str:
+    """Canonical path template for the http_* ``path`` label (bounded: never the raw URL)."""
+    if route == "genai":
+        return _GENAI_STREAM_PATH if stream else _GENAI_PATH
+    return _PATHS.get((route, method)) or f"/{route}/{method}"
+
+
+class _Bounded:
+    """Caps a label's distinct values: beyond ``limit`` new values map to ``"other"``."""
+
+    __slots__ = ("limit", "max_len", "seen")
+
+    def __init__(self, limit: int, max_len: int = CUSTOM_VALUE_MAX_LEN) -> None:
+        self.limit = limit
+        self.max_len = max_len
+        self.seen: set[str] = set()
+
+    def __call__(self, value: str | None) -> str:
+        if not value:
+            return ""
+        if value in self.seen:
+            return value
+        if len(value) > self.max_len:
+            value = value[: self.max_len]
+            if value in self.seen:
+                return value
+        if len(self.seen) >= self.limit:
+            return OVERFLOW_VALUE
+        self.seen.add(value)
+        return value
+
+
+def _child(cache: dict[tuple[str, ...], Any], metric: Any, key: tuple[str, ...]) -> Any:
+    child = cache.get(key)
+    if child is None:
+        child = cache[key] = metric.labels(*key)
+    return child
+
+
+class Metrics:
+    """All metric objects plus the fast recording methods the request path calls."""
+
+    def __init__(self, prometheus_labels: Sequence[str] = (), *, registry: CollectorRegistry | None = None):
+        names: dict[str, str] = {}  # sanitized label name -> configured name (header suffix)
+        for configured in prometheus_labels:
+            label = sanitize_label_name(configured)
+            if label not in _RESERVED and label not in names:
+                names[label] = configured
+        self.custom_labels: tuple[str, ...] = tuple(names)
+        self._custom_keys: tuple[str, ...] = tuple(names.values())
+        self._custom_bounds = tuple(_Bounded(CUSTOM_VALUE_MAX_DISTINCT) for _ in names)
+        self._model_bound = _Bounded(MODEL_MAX_DISTINCT, max_len=128)
+        self.multiprocess = multiprocess_dir() is not None
+        if registry is None and not self.multiprocess:
+            registry = CollectorRegistry()
+            # Process/platform/GC collectors describe one process only: single-process mode only.
+            from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
+
+            for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+                registry.register(collector)
+        self.registry = registry
+        self._build(registry)
+        self._caches: dict[str, dict[tuple[str, ...], Any]] = {name: {} for name in _CACHES}
+
+    # ---- construction -------------------------------------------------------------------------------------
+    def _build(self, registry: CollectorRegistry | None) -> None:
+        custom = self.custom_labels
+        http = (*HTTP_LABELS, *custom)
+        base = (*BIFROST_LABELS, *custom)
+        err = (*BIFROST_LABELS, "status_code", *custom)
+        r = registry
+        self.http_requests = Counter("http_requests_total", "Total number of HTTP requests.", http, registry=r)
+        self.http_duration = Histogram(
+            "http_request_duration_seconds",
+            "Duration of HTTP requests.",
+            http,
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.upstream_requests = Counter(
+            "bifrost_upstream_requests_total",
+            "Total number of requests forwarded to upstream providers by Bifrost.",
+            base,
+            registry=r,
+        )
+        self.upstream_latency = Histogram(
+            "bifrost_upstream_latency_seconds",
+            "Latency of requests forwarded to upstream providers by Bifrost.",
+            base,
+            registry=r,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.success_requests = Counter(
+            "bifrost_success_requests_total",
+            "Total number of successful requests forwarded to upstream providers by Bifrost.",
+            base,
+            registry=r,
+        )
+        self.error_requests = Counter(
+            "bifrost_error_requests_total",
+            "Total number of error requests forwarded to upstream providers by Bifrost.",
+            err,
+            registry=r,
+        )
+        self.input_tokens = Counter(
+            "bifrost_input_tokens_total",
+            "Total number of input tokens forwarded to upstream providers.",
+            base,
+            registry=r,
+        )
+        self.output_tokens = Counter(
+            "bifrost_output_tokens_total",
+            "Total number of output tokens returned by upstream providers.",
+            base,
+            registry=r,
+        )
+        self.cost = Counter(
+            "bifrost_cost_total",
+            "Total cost in USD for requests to upstream providers.",
+            base,
+            registry=r,
+        )
+        self.first_token = Histogram(
+            "bifrost_stream_first_token_latency_seconds",
+            "Latency of the first token of a stream response.",
+            base,
+            registry=r,
+            buckets=FIRST_TOKEN_BUCKETS,
+        )
+        self.inter_token = Histogram(
+            "bifrost_stream_inter_token_latency_seconds",
+            "Latency of the intermediate tokens of a stream response (mean gap per stream).",
+            base,
+            registry=r,
+            buckets=INTER_TOKEN_BUCKETS,
+        )
+        self.overhead = Histogram(
+            "bifrost_overhead_latency_seconds",
+            "Time spent in the gateway itself: total request time minus time waiting on upstream.",
+            base,
+            registry=r,
+            buckets=OVERHEAD_BUCKETS,
+        )
+        self.retries = Counter("bifrost_retries_total", "Upstream retries.", base, registry=r)
+        self.fallbacks = Counter("bifrost_fallbacks_total", "Requests answered by a fallback target.", base, registry=r)
+        self.active = Gauge(
+            "bifrost_active_requests",
+            "Requests in flight.",
+            ("method",),
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.queue = Gauge(
+            "bifrost_queue_depth",
+            "Requests waiting for a provider concurrency slot.",
+            ("provider",),
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.rate_limited_total = Counter(
+            "bifrost_rate_limited_total",
+            "Requests refused by a rate limit or a full queue.",
+            ("provider", "reason"),
+            registry=r,
+        )
+        self.mcp_calls = Counter(
+            "bifrost_mcp_tool_calls_total", "MCP tool executions.", ("client", "tool", "status"), registry=r
+        )
+        self.logstore_dropped_total = Counter(
+            "bifrost_logstore_dropped_total",
+            "Request log records dropped (queue full or store failing).",
+            ("reason",),
+            registry=r,
+        )
+
+    # ---- request-path calls -------------------------------------------------------------------------------
+    def request_started(self, method: str) -> None:
+        _child(self._caches["active"], self.active, (method,)).inc()
+
+    def request_finished(self, method: str) -> None:
+        _child(self._caches["active"], self.active, (method,)).dec()
+
+    def queue_depth(self, provider: str, n: int) -> None:
+        _child(self._caches["queue"], self.queue, (provider,)).set(n)
+
+    def rate_limited(self, provider: str, reason: str) -> None:
+        _child(self._caches["rl"], self.rate_limited_total, (provider, reason)).inc()
+
+    def mcp_tool_call(self, client: str, tool: str, ok: bool) -> None:
+        key = (client, tool, "success" if ok else "error")
+        _child(self._caches["mcp"], self.mcp_calls, key).inc()
+
+    def logstore_dropped(self, reason: str, n: int = 1) -> None:
+        if n > 0:
+            _child(self._caches["dropped"], self.logstore_dropped_total, (reason,)).inc(n)
+
+    def custom_values(self, prom_labels: dict[str, str]) -> tuple[str, ...]:
+        """The record's custom label values, in label order, with the cardinality rule applied."""
+        if not prom_labels:
+            return ("",) * len(self._custom_keys)
+        pairs = zip(self._custom_keys, self._custom_bounds, strict=True)
+        return tuple(bound(prom_labels.get(key)) for key, bound in pairs)
+
+    def observe(self, rec: RequestRecord, cost: float) -> None:
+        """Record one finished request (called once, at its end)."""
+        custom = self.custom_values(rec.prom_labels) if self._custom_keys else ()
+        caches = self._caches
+        status = str(rec.status)
+        http_method = "GET" if rec.method == "list_models" else "POST"
+        hkey = (route_path(rec.route, rec.method, rec.stream), http_method, status, *custom)
+        pair = caches["http"].get(hkey)
+        if pair is None:
+            pair = caches["http"][hkey] = (self.http_requests.labels(*hkey), self.http_duration.labels(*hkey))
+        pair[0].inc()
+        pair[1].observe(rec.latency_s)
+
+        provider = rec.provider
+        if not provider:
+            return
+        model = self._model_bound(rec.model or rec.model_requested)
+        key = (provider, model, rec.method, *custom)
+        _child(caches["upstream"], self.upstream_requests, key).inc()
+        if rec.attempts or rec.upstream_s > 0:
+            _child(caches["uplat"], self.upstream_latency, key).observe(rec.upstream_s)
+        if rec.status < 400:
+            _child(caches["ok"], self.success_requests, key).inc()
+        else:
+            ekey = (provider, model, rec.method, status, *custom)
+            _child(caches["err"], self.error_requests, ekey).inc()
+        if rec.prompt_tokens:
+            _child(caches["in"], self.input_tokens, key).inc(rec.prompt_tokens)
+        if rec.completion_tokens:
+            _child(caches["out"], self.output_tokens, key).inc(rec.completion_tokens)
+        if cost > 0:
+            _child(caches["cost"], self.cost, key).inc(cost)
+        if rec.stream:
+            if rec.ttft_s is not None:
+                _child(caches["ttft"], self.first_token, key).observe(rec.ttft_s)
+            if rec.stream_chunks > 1:
+                gap = rec.stream_duration_s / (rec.stream_chunks - 1)
+                _child(caches["itl"], self.inter_token, key).observe(gap)
+        overhead = rec.latency_s - rec.upstream_s
+        _child(caches["overhead"], self.overhead, key).observe(overhead if overhead > 0 else 0.0)
+        if rec.retries > 0:
+            _child(caches["retries"], self.retries, key).inc(rec.retries)
+        if rec.fallback_index > 0:
+            _child(caches["fallbacks"], self.fallbacks, key).inc()
+
+    # ---- exposition ---------------------------------------------------------------------------------------
+    def render(self) -> tuple[bytes, str]:
+        """Prometheus text exposition (all workers' values in multiprocess mode) and its content type."""
+        path = multiprocess_dir()
+        if path:
+            registry = CollectorRegistry()
+            _mp.MultiProcessCollector(registry, path=path)
+            return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4
+        if self.registry is None:
+            return b"", CONTENT_TYPE_PLAIN_0_0_4
+        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
