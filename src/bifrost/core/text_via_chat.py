@@ -1,4 +1,9 @@
-"""`/v1/completions` for chat-only providers: the prompt becomes one user turn, the answer a text completion."""
+"""`/v1/completions` for chat-only providers: the prompt becomes one user turn, the answer a text completion.
+
+The completion fields that mean the same in a chat request (`_SHARED`) are copied; the others (``echo``,
+``suffix``, ``best_of``, ``logprobs``) have no chat equivalent and are dropped. A list of several prompts or
+token ids is rejected (400 on ``prompt``). Streams are converted chunk by chunk, the first one included.
+"""
 
 from __future__ import annotations
 

@@ -235,7 +235,9 @@ def _image_part(source: Any, param: str) -> JSONDict:
 
 def _document_part(block: JSONDict, param: str) -> JSONDict:
     source = block.get("source")
-    stype = source.get("type") if isinstance(source, dict) else None
+    if not isinstance(source, dict):
+        source = {}
+    stype = source.get("type")
     if stype == "base64" and source.get("media_type") == "application/pdf":
         title = block.get("title")
         return {

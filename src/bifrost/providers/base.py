@@ -31,7 +31,7 @@ _RATE_LIMIT_WORDS = ("rate limit", "rate_limit", "too many requests", "overloade
 class ChatStream:
     """An upstream stream whose first chunk has already arrived (so failures before it can fall back)."""
 
-    __slots__ = ("_events", "_first", "model", "provider", "release")
+    __slots__ = ("_events", "_first", "model", "provider", "release", "usage")
 
     def __init__(self, provider: str, model: str, events: AsyncIterator[StreamEvent]) -> None:
         self.provider = provider
@@ -39,6 +39,8 @@ class ChatStream:
         self._events = events
         self._first: StreamEvent | None = None
         self.release: Callable[[], None] | None = None  # set by the engine: frees the queue slot
+        # usage known to the provider even when the client did not ask for a usage chunk (translated streams)
+        self.usage: dict[str, Any] | None = None
 
     async def prefetch(self) -> None:
         try:

@@ -81,17 +81,21 @@ class AnthropicProvider(Provider):
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
 
-            def events(resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
-                return self._translated_events(resp, model, include_usage)
+            usage: dict[str, Any] = {}  # filled as the stream goes, read by the route at its end
 
-            return await self.stream_from(self.messages_url, payload, headers, key, model, events)
+            def events(resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
+                return self._translated_events(resp, model, include_usage, usage)
+
+            stream = await self.stream_from(self.messages_url, payload, headers, key, model, events)
+            stream.usage = usage
+            return stream
         status, data, resp_headers = await self.post(self.messages_url, payload, headers)
         if status >= 400:
             raise self.error_from(status, data, resp_headers, key)
         return anthropic_to_openai_response(self.parse_json(data), model)
 
     async def _translated_events(
-        self, resp: aiohttp.ClientResponse, model: str, include_usage: bool
+        self, resp: aiohttp.ClientResponse, model: str, include_usage: bool, usage: dict[str, Any]
     ) -> AsyncIterator[StreamEvent]:
         translator = AnthropicStreamTranslator(model, include_usage)
         async for name, event, _ in self._anthropic_events(resp):
@@ -99,6 +103,8 @@ class AnthropicProvider(Provider):
                 chunks = translator.feed(name, event)
             except UpstreamStreamError as exc:
                 raise self._stream_error(exc.error_type, exc.message) from None
+            if name == "message_delta" or name == "message_start":
+                usage.update(translator.usage)
             for chunk in chunks:
                 yield chunk, b"data: " + orjson.dumps(chunk) + b"\n\n"
 

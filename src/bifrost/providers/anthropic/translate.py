@@ -445,7 +445,9 @@ def _tool_use_block(call: Any, param: str) -> JSONDict:
     if not isinstance(call_id, str) or not call_id:
         raise TranslationError("tool calls need an id", f"{param}.id")
     function = call.get("function")
-    name = function.get("name") if isinstance(function, dict) else None
+    if not isinstance(function, dict):
+        function = {}
+    name = function.get("name")
     if not isinstance(name, str) or not name:
         raise TranslationError("tool calls need a function name", f"{param}.function.name")
     return {

@@ -114,9 +114,7 @@ class AnthropicRoutes:
             if not native:
                 result = openai_response_to_anthropic(result, record.model or "")
             usage = result.get("usage") or {}
-            record.prompt_tokens = (usage.get("input_tokens") or 0) + (
-                usage.get("cache_read_input_tokens") or 0
-            )
+            record.prompt_tokens = _prompt_tokens(usage)
             record.completion_tokens = usage.get("output_tokens") or 0
             record.cached_tokens = usage.get("cache_read_input_tokens") or 0
             result["extra_fields"] = extra_fields(record, ctx)
@@ -217,11 +215,21 @@ class AnthropicRoutes:
             return anthropic_error_response(exc, ctx, gw)
 
 
+def _prompt_tokens(usage: dict[str, Any]) -> int:
+    """Anthropic usage -> prompt tokens in OpenAI's sense (what metrics and pricing count): cache reads and
+    cache writes are both prompt tokens, as on the OpenAI routes (see translate.py's usage rule)."""
+    return (
+        (usage.get("input_tokens") or 0)
+        + (usage.get("cache_read_input_tokens") or 0)
+        + (usage.get("cache_creation_input_tokens") or 0)
+    )
+
+
 def _take_anthropic_usage(event: dict[str, Any], record: Any) -> None:
     etype = event.get("type")
     if etype == "message_start":
         usage = (event.get("message") or {}).get("usage") or {}
-        record.prompt_tokens = (usage.get("input_tokens") or 0) + (usage.get("cache_read_input_tokens") or 0)
+        record.prompt_tokens = _prompt_tokens(usage)
         record.cached_tokens = usage.get("cache_read_input_tokens") or 0
     elif etype == "message_delta":
         usage = event.get("usage") or {}

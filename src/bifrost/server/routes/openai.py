@@ -207,11 +207,7 @@ class OpenAIRoutes:
         record = ctx.record
         usage = resp.get("usage")
         if isinstance(usage, dict):
-            record.prompt_tokens = usage.get("prompt_tokens") or 0
-            record.completion_tokens = usage.get("completion_tokens") or 0
-            details = usage.get("prompt_tokens_details")
-            if isinstance(details, dict):
-                record.cached_tokens = details.get("cached_tokens") or 0
+            _take_usage(record, usage)
         if self.gw.content_logging:
             record.response_content = _answer_text(resp)
         resp["extra_fields"] = extra_fields(record, ctx)
@@ -244,8 +240,7 @@ class OpenAIRoutes:
                 chunks += 1
                 usage = chunk.get("usage")
                 if usage:
-                    record.prompt_tokens = usage.get("prompt_tokens") or 0
-                    record.completion_tokens = usage.get("completion_tokens") or 0
+                    _take_usage(record, usage)
                 if texts is not None:
                     _collect_text(chunk, texts)
             await response.write(_DONE)
@@ -261,12 +256,22 @@ class OpenAIRoutes:
             return response
         finally:
             await stream.aclose()
+            if stream.usage and not (record.prompt_tokens or record.completion_tokens):
+                _take_usage(record, stream.usage)
             record.stream_chunks = chunks
             record.stream_duration_s = last - first
             if texts:
                 record.response_content = "".join(texts)
         await response.write_eof()
         return response
+
+
+def _take_usage(record: RequestRecord, usage: dict[str, Any]) -> None:
+    record.prompt_tokens = usage.get("prompt_tokens") or 0
+    record.completion_tokens = usage.get("completion_tokens") or 0
+    details = usage.get("prompt_tokens_details")
+    if isinstance(details, dict):
+        record.cached_tokens = details.get("cached_tokens") or 0
 
 
 def _answer_text(resp: dict[str, Any]) -> str | None:

@@ -1,0 +1,248 @@
+"""The conformance matrix: its columns (client route -> provider), its rows (features) and the page it renders.
+
+Every cell is backed by tests marked ``@pytest.mark.cell(feature, column)`` (use `cells` to parametrize a
+test over columns). ``tests/conformance/conftest.py`` records the outcome of each marked test and, when the
+whole matrix ran, writes ``docs/compatibility.md`` with `render`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+# --- columns -----------------------------------------------------------------------------------------
+
+OPENAI_TO_ANTHROPIC = "openai-to-anthropic"
+ANTHROPIC_NATIVE = "anthropic-native"
+ANTHROPIC_TO_OPENAI = "anthropic-to-openai"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    title: str
+    client: str
+    model: str
+
+
+CLAUDE = "claude-3-5-sonnet-20241022"
+GPT = "gpt-4o-mini"
+
+COLUMNS: tuple[Column, ...] = (
+    Column(OPENAI_TO_ANTHROPIC, "OpenAI route → Anthropic", "openai SDK, `/openai`", f"anthropic/{CLAUDE}"),
+    Column(ANTHROPIC_NATIVE, "Anthropic route → Anthropic", "anthropic SDK, `/anthropic`", CLAUDE),
+    Column(ANTHROPIC_TO_OPENAI, "Anthropic route → OpenAI", "anthropic SDK, `/anthropic`", f"openai/{GPT}"),
+)
+COLUMN_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
+ANTHROPIC_ROUTE: tuple[str, ...] = (ANTHROPIC_NATIVE, ANTHROPIC_TO_OPENAI)
+
+
+def column(key: str) -> Column:
+    for col in COLUMNS:
+        if col.key == key:
+            return col
+    raise KeyError(key)
+
+
+# --- rows --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    name: str
+    asserts: str  # what the cell's tests check, rendered under the table
+    columns: tuple[str, ...] = COLUMN_KEYS  # the others are "n/a"
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("plain chat", "one user turn: exact upstream body and auth headers; text, role, model, ids, usage"),
+    Feature("system prompt", "system/developer messages ↔ top-level `system` (string or text blocks)"),
+    Feature("multi-turn", "user/assistant history kept in order; consecutive same-role turns merged for Anthropic"),
+    Feature("tools", "definitions (name, description, JSON schema) and every `tool_choice` mode"),
+    Feature("parallel tool calls", "several calls in one answer, ids and order kept; parallel tool use disabled"),
+    Feature("tool results", "assistant tool calls + tool results round-trip (ids, arguments, errors, ordering)"),
+    Feature("images (base64)", "base64 image ↔ data URL `image_url`, media type kept"),
+    Feature("images (URL)", "URL image source ↔ `image_url` with an http(s) URL"),
+    Feature("documents (PDF base64)", "base64 PDF `document` ↔ `file` part, title ↔ filename"),
+    Feature("stop sequences", "`stop` ↔ `stop_sequences` (string or list)"),
+    Feature("max_tokens", "`max_tokens` / `max_completion_tokens` ↔ `max_tokens`, the default when absent"),
+    Feature(
+        "usage (incl. cache tokens)", "prompt/completion/total and cached-token counts, non-streaming and streaming"
+    ),
+    Feature("finish reason: stop", "end_turn ↔ stop, streaming and not"),
+    Feature("finish reason: length", "max_tokens ↔ length, streaming and not"),
+    Feature("finish reason: tool calls", "tool_use ↔ tool_calls, streaming and not"),
+    Feature("finish reason: refusal", "refusal ↔ content_filter, streaming and not"),
+    Feature("streaming text", "SSE event/chunk sequence, text reassembled exactly, native events passed through"),
+    Feature("streaming tool calls", "tool-call arguments reassembled exactly by the SDK's stream helpers"),
+    Feature("error: 400 invalid request", "upstream and gateway-side 400s: status, error type, message, route shape"),
+    Feature("error: 429 rate limit + Retry-After", "status 429, rate-limit error type, `Retry-After` kept"),
+    Feature(
+        "error: overloaded (Anthropic 529 / OpenAI 503)",
+        "status kept, overloaded/API error type, message kept",
+    ),
+    Feature("error: mid-stream error event", "an upstream error after the first event becomes an error event/chunk"),
+    Feature("error: stream broken off", "an upstream stream that ends early becomes an error event, not a silent end"),
+    Feature("n > 1", "rejected with a clear 400 before any upstream call", (OPENAI_TO_ANTHROPIC,)),
+    Feature(
+        "text completions (/v1/completions)",
+        "prompt → one user turn; answer as a `text_completion`, streaming and not",
+        (OPENAI_TO_ANTHROPIC,),
+    ),
+    Feature("count_tokens", "`/anthropic/v1/messages/count_tokens` passed through", (ANTHROPIC_NATIVE,)),
+)
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+
+
+def known_cells() -> set[tuple[str, str]]:
+    """Every (feature, column) that must be backed by tests."""
+    return {(f.name, key) for f in FEATURES for key in f.columns}
+
+
+def cells(feature: str, *columns: str) -> list[Any]:
+    """``pytest.param`` per column (all of the feature's columns by default), each marked as its cell."""
+    spec = next((f for f in FEATURES if f.name == feature), None)
+    if spec is None:
+        raise KeyError(f"unknown matrix feature {feature!r}; known: {FEATURE_NAMES}")
+    chosen = columns or spec.columns
+    for key in chosen:
+        if key not in spec.columns:
+            raise KeyError(f"column {key!r} is n/a for feature {feature!r}")
+    return [pytest.param(key, id=key, marks=pytest.mark.cell(feature, key)) for key in chosen]
+
+
+# --- rendering ---------------------------------------------------------------------------------------
+
+PASS, FAIL, NOT_RUN, NOT_APPLICABLE = "✅", "❌", "—", "n/a"
+
+
+def cell_outcome(outcomes: Iterable[str]) -> str:
+    """Outcomes of a cell's tests ("passed" / "failed" / "skipped") -> the symbol shown."""
+    seen = set(outcomes)
+    if "failed" in seen:
+        return FAIL
+    if "passed" in seen:
+        return PASS
+    return NOT_RUN
+
+
+def _docstring_section(obj: Any, heading: str) -> str:
+    """The bullets under `heading` in a module docstring (translation rules live next to the code)."""
+    doc = inspect.getdoc(obj) or ""
+    lines = doc.splitlines()
+    out: list[str] = []
+    inside = False
+    for i, line in enumerate(lines):
+        if line.startswith(heading):
+            inside = True
+            continue
+        if inside:
+            if set(line) == {"-"}:
+                continue
+            if i + 1 < len(lines) and lines[i + 1] and set(lines[i + 1]) == {"-"}:
+                break  # the next heading
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def _docstring_body(obj: Any) -> str:
+    """A module docstring without its summary (first paragraph)."""
+    doc = inspect.getdoc(obj) or ""
+    return doc.partition("\n\n")[2].strip()
+
+
+def render(
+    outcomes: Mapping[tuple[str, str], list[str]],
+    counts: Mapping[tuple[str, str], int],
+    versions: Mapping[str, str],
+    today: datetime.date | None = None,
+) -> str:
+    """The markdown page. `outcomes`: per cell, the outcome of each of its tests; `counts`: tests per cell."""
+    from bifrost.core import text_completion, text_via_chat
+    from bifrost.integrations import anthropic as reverse
+    from bifrost.providers.anthropic import translate as forward
+
+    day = (today or datetime.date.today()).isoformat()
+    lines = [
+        "# Compatibility: OpenAI ↔ Anthropic translation",
+        "",
+        f"_Generated by `pytest tests/conformance` on {day}; do not edit by hand._",
+        "",
+        "Each cell is backed by tests that run the official SDK against a real gateway process and the fake",
+        "provider (`bifrost.testing.fake_provider`), asserting both what the provider received (the translated",
+        "request) and what the client got (the SDK's objects). OpenAI-shaped bodies and stream chunks are",
+        "validated against OpenAI's OpenAPI spec.",
+        "",
+        "Clients: " + ", ".join(f"`{name}` {version}" for name, version in sorted(versions.items())) + ".",
+        "",
+        "| Column | Client | Model sent |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {c.title} | {c.client} | `{c.model}` |" for c in COLUMNS]
+    lines += [
+        "",
+        f"{PASS} pass · {FAIL} fail · {NOT_RUN} not run · {NOT_APPLICABLE} not applicable",
+        "",
+        "| Feature | " + " | ".join(c.title for c in COLUMNS) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+    ]
+    total = passed = 0
+    for feature in FEATURES:
+        row = [feature.name]
+        for col in COLUMNS:
+            key = (feature.name, col.key)
+            if col.key not in feature.columns:
+                row.append(NOT_APPLICABLE)
+                continue
+            symbol = cell_outcome(outcomes.get(key, ()))
+            total += 1
+            passed += symbol == PASS
+            row.append(f"{symbol} ({counts.get(key, 0)})" if counts.get(key, 0) > 1 else symbol)
+        lines.append("| " + " | ".join(row) + " |")
+    lines += [
+        "",
+        f"**{passed} of {total} cells pass.** A number in a cell is how many tests back it.",
+        "",
+        "## What each row asserts",
+        "",
+    ]
+    lines += [f"- **{f.name}**: {f.asserts}." for f in FEATURES]
+    lines += [
+        "",
+        "## Translation rules",
+        "",
+        "Taken from the docstrings of the translation modules, so they stay in step with the code.",
+        "",
+        "### OpenAI → Anthropic (`bifrost.providers.anthropic.translate`)",
+        "",
+        "Requests:",
+        "",
+        _docstring_section(forward, "Request rules"),
+        "",
+        "Responses:",
+        "",
+        _docstring_section(forward, "Response rules"),
+        "",
+        "### Anthropic → OpenAI (`bifrost.integrations.anthropic`)",
+        "",
+        "Requests:",
+        "",
+        _docstring_section(reverse, "Request rules"),
+        "",
+        "Responses:",
+        "",
+        _docstring_section(reverse, "Response rules"),
+        "",
+        "### Text completions to a chat-only provider (`bifrost.core.text_via_chat`, `bifrost.core.text_completion`)",
+        "",
+        _docstring_body(text_via_chat),
+        "",
+        _docstring_body(text_completion),
+        "",
+    ]
+    return "\n".join(lines)
