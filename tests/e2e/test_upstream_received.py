@@ -256,3 +256,28 @@ def test_keyless_provider_sends_no_authorization(gateway: GatewayProcess, fake: 
     assert received["body"]["model"] == "qwen"
     assert "authorization" not in received["headers"]
     assert "openai-organization" not in received["headers"]
+
+
+# --- stream usage the gateway asks for ----------------------------------------------------------------
+
+
+def test_openai_stream_usage_is_asked_for_but_not_shown_to_a_client_that_did_not_ask(
+    gateway: GatewayProcess, fake: FakeProvider
+) -> None:
+    """For metrics and cost the gateway asks OpenAI for the usage chunk; the client who did not ask
+    for it does not see it, and a client who did gets it unchanged."""
+    status, _, raw = post(chat_url(gateway), {"model": "gpt-4o-mini", "messages": HELLO, "stream": True})
+    assert status == 200
+    received = fake.control.last()["body"]
+    assert received["stream_options"] == {"include_usage": True}
+    events = [line[6:] for line in raw.decode().split("\n") if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert all(chunk["choices"] for chunk in chunks), "no usage-only chunk reaches this client"
+
+    status, _, raw = post(
+        chat_url(gateway),
+        {"model": "gpt-4o-mini", "messages": HELLO, "stream": True, "stream_options": {"include_usage": True}},
+    )
+    chunks = [json.loads(line[6:]) for line in raw.decode().split("\n") if line.startswith("data: {")]
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] > 0

@@ -33,6 +33,17 @@ DEFAULT_ENDPOINTS: dict[str, tuple[str, str]] = {
 }
 
 
+def _ask_for_usage(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Ask the upstream for the final usage chunk; a dict to collect it when the client did not ask itself."""
+    options = body.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage") is True:
+        return None  # the client asked: the chunk goes through to it, and the route reads it there
+    body["stream_options"] = {**options, "include_usage": True} if isinstance(options, dict) else {
+        "include_usage": True
+    }
+    return {}
+
+
 class OpenAICompatibleProvider(Provider):
     wire = "openai"
 
@@ -47,6 +58,9 @@ class OpenAICompatibleProvider(Provider):
         self.chat_url = root + "/chat/completions"
         self.completions_url = root + "/completions"
         self.embeddings_url = root + "/embeddings"
+        # OpenAI itself supports stream_options.include_usage; other servers may reject it, so only ask it
+        # of them when meta_config.stream_usage is true. The usage feeds metrics and cost.
+        self.asks_stream_usage = bool(config.meta_config.get("stream_usage", config.name == "openai"))
 
     def auth(self, key: KeyConfig | None, ctx: RequestContext) -> dict[str, str]:
         secret = ctx.direct_key or (key.value if key is not None else None)
@@ -73,17 +87,34 @@ class OpenAICompatibleProvider(Provider):
         self, url: str, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
     ) -> dict[str, Any] | ChatStream:
         body["model"] = model
+        usage: dict[str, Any] | None = None
+        if ctx.stream and self.asks_stream_usage and url != self.embeddings_url:
+            usage = _ask_for_usage(body)
         payload = encode_request(body)
         headers = self.headers(self.auth(key, ctx), ctx)
         if ctx.stream:
-            return await self.stream_from(url, payload, headers, key, model, self._events)
+            if usage is None:
+                return await self.stream_from(url, payload, headers, key, model, self._events)
+            hidden = usage
+
+            def events(resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
+                return self._events(resp, hidden)
+
+            stream = await self.stream_from(url, payload, headers, key, model, events)
+            stream.usage = usage
+            return stream
         status, data, resp_headers = await self.post(url, payload, headers)
         if status >= 400:
             raise self.error_from(status, data, resp_headers, key)
         return self.parse_json(data)
 
-    async def _events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
-        """Upstream SSE events, each checked (parsed once) and forwarded byte for byte."""
+    async def _events(
+        self, resp: aiohttp.ClientResponse, hidden_usage: dict[str, Any] | None = None
+    ) -> AsyncIterator[StreamEvent]:
+        """Upstream SSE events, each checked (parsed once) and forwarded byte for byte.
+
+        `hidden_usage`: the gateway asked for the usage chunk the client did not; it is kept here, not sent.
+        """
         finished = False
         try:
             async for block in iter_events(resp, self.name, self.idle_timeout):
@@ -107,6 +138,9 @@ class OpenAICompatibleProvider(Provider):
                         provider=self.name,
                         type=err.get("type") if isinstance(err, dict) else None,
                     )
+                if hidden_usage is not None and not chunk.get("choices") and chunk.get("usage"):
+                    hidden_usage.update(chunk["usage"])
+                    continue
                 if not finished:
                     for choice in chunk.get("choices") or ():
                         if choice.get("finish_reason"):
