@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import glob
 import os
-import pwd
-import shutil
 import socket
 import sqlite3
-import subprocess
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -33,6 +27,7 @@ from bifrost.observability.logstore.sqlite import SQLiteLogStore
 from bifrost.observability.metrics import Metrics
 from bifrost.observability.record import Attempt, RequestRecord
 from bifrost.observability.routes import register_routes
+from pgserver import PostgresUnavailable, drop_database, fresh_database, throwaway_postgres
 
 NOW = time.time()
 FAST: dict[str, Any] = {"flush_interval": 0.02, "stop_timeout": 2.0}
@@ -126,91 +121,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# ---- a throwaway PostgreSQL server -----------------------------------------------------------------------
-def _pg_bindir() -> str | None:
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
-    which = shutil.which("pg_ctl")
-    if which:
-        candidates.insert(0, os.path.dirname(which))
-    for d in candidates:
-        if os.path.exists(os.path.join(d, "initdb")) and os.path.exists(os.path.join(d, "pg_ctl")):
-            return d
-    return None
-
-
+# ---- a throwaway PostgreSQL server (tests/pgserver.py, shared with tests/observability_e2e) --------------
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[str]:
-    bindir = _pg_bindir()
-    if bindir is None:
-        reason = "PostgreSQL server binaries (initdb, pg_ctl) not found: postgres log store tests skipped"
+    try:
+        with throwaway_postgres() as url:
+            yield url
+    except PostgresUnavailable as exc:
+        reason = f"{exc}: postgres log store tests skipped"
         print(f"\nSKIP: {reason}")
         pytest.skip(reason)
-    run_as: dict[str, Any] = {}
-    base = tempfile.mkdtemp(prefix="bifrost-pg-")
-    if os.geteuid() == 0:  # postgres refuses to run as root: run it as the 'postgres' user
-        try:
-            pw = pwd.getpwnam("postgres")
-        except KeyError:
-            shutil.rmtree(base, ignore_errors=True)
-            reason = "running as root and there is no 'postgres' user to run the server as"
-            print(f"\nSKIP: {reason}")
-            pytest.skip(reason)
-        os.chown(base, pw.pw_uid, pw.pw_gid)
-        run_as = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
-    data, port = os.path.join(base, "data"), _free_port()
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(args, cwd=base, capture_output=True, text=True, timeout=120, **run_as)
-
-    init = run(f"{bindir}/initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-    started = (
-        init.returncode == 0
-        and run(
-            f"{bindir}/pg_ctl",
-            "-D",
-            data,
-            "-l",
-            os.path.join(base, "server.log"),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
-            "start",
-        ).returncode
-        == 0
-    )
-    if not started:
-        log = Path(base, "server.log")
-        detail = (init.stderr or "") + (log.read_text() if log.exists() else "")
-        shutil.rmtree(base, ignore_errors=True)
-        reason = f"could not start a throwaway PostgreSQL server: {detail.strip()[-300:]}"
-        print(f"\nSKIP: {reason}")
-        pytest.skip(reason)
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        run(f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "-w", "stop")
-        shutil.rmtree(base, ignore_errors=True)
-
-
-async def _admin(url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
 def pg_url(pg_server: str) -> Iterator[str]:
     """A fresh database per test on the session's server."""
-    name = f"bifrost_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(pg_server, f"CREATE DATABASE {name}"))
-    yield pg_server.rsplit("/", 1)[0] + "/" + name
-    asyncio.run(_admin(pg_server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    url = fresh_database(pg_server)
+    yield url
+    drop_database(url)
 
 
 # ---- the store under test, per backend -------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from bifrost.config.model import KeyConfig
 from bifrost.core.context import RequestContext, Target
@@ -72,12 +72,11 @@ class Engine:
                     provider.queue.release()
             elapsed = time.perf_counter() - started
             record.upstream_s += elapsed
-            key_name = key.name if key else None
+            key_name = record.key_name = key.name if key else None
             if failure is None:
-                record.key_name = key_name
                 if record.attempts:
                     record.attempts.append(Attempt(provider.name, target.model, key_name, 200, None, elapsed))
-                return result
+                return cast(T, result)
             record.attempts.append(
                 Attempt(provider.name, target.model, key_name, failure.status, failure.message, elapsed)
             )

@@ -6,7 +6,9 @@ Labels
   Bifrost does. ``path`` is the canonical route template (``/v1/chat/completions``,
   ``/anthropic/v1/messages``, ``/genai/v1beta/models/{model}:generateContent``, ...) derived from the record's
   route and method, never the raw URL (bounded cardinality; ``/openai/...`` aliases count under ``/v1/...``);
-  ``method`` is the HTTP method; ``status`` the HTTP status sent to the client.
+  ``method`` is the HTTP method; ``status`` the status the request ended with: the HTTP status sent to the
+  client, except that a stream which broke (or whose client left) after it started counts with its error's
+  status (``502``, ``499``, ...) although its response line said 200.
 * Request-level ``bifrost_*`` metrics (upstream requests, upstream latency, success, error, tokens, cost,
   first-token and inter-token latency, overhead, retries, fallbacks): ``provider, model, method`` + custom
   labels; ``bifrost_error_requests_total`` adds ``status_code`` (after ``method``, before custom labels).

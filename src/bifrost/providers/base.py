@@ -82,11 +82,9 @@ class Provider:
         self.request_timeout = net.default_request_timeout_in_seconds
         self.idle_timeout = net.stream_idle_timeout_in_seconds
         self._timeout = aiohttp.ClientTimeout(total=net.default_request_timeout_in_seconds)
-        self._stream_timeout = aiohttp.ClientTimeout(
-            total=None,
-            sock_connect=net.default_request_timeout_in_seconds,
-            sock_read=net.stream_idle_timeout_in_seconds,
-        )
+        # streams: connect and first chunk within the request timeout (asyncio.timeout in stream_from), then
+        # the idle timeout between chunks (set on the connection once the first chunk is in)
+        self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=net.default_request_timeout_in_seconds)
         self._base_headers = {"Content-Type": "application/json", **net.extra_headers}
         self.session: aiohttp.ClientSession | None = None
 
@@ -235,7 +233,7 @@ class Provider:
     ) -> ChatStream:
         """Open a stream and wait for its first chunk, both within the request timeout.
 
-        After the first chunk the idle timeout (the session's sock_read) bounds each wait.
+        After the first chunk the idle timeout (the connection's read timeout) bounds each wait.
         `events` turns the open response into canonical chunks and must release it when done.
         """
         resp: aiohttp.ClientResponse | None = None
@@ -245,6 +243,10 @@ class Provider:
                 resp = await self.open_stream(url, payload, headers, key)
                 stream = ChatStream(self.name, model, events(resp))
                 await stream.prefetch()
+            protocol = resp.connection.protocol if resp.connection is not None else None
+            if protocol is not None:
+                protocol.read_timeout = self.idle_timeout
+                protocol.start_timeout()
             return stream
         except BaseException as exc:
             if stream is not None:

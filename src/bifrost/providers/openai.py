@@ -86,11 +86,11 @@ class OpenAICompatibleProvider(Provider):
     async def _call(
         self, url: str, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
     ) -> dict[str, Any] | ChatStream:
-        body["model"] = model
+        upstream = {**body, "model": model}  # the client's body stays as sent (it is also what gets logged)
         usage: dict[str, Any] | None = None
         if ctx.stream and self.asks_stream_usage and url != self.embeddings_url:
-            usage = _ask_for_usage(body)
-        payload = encode_request(body)
+            usage = _ask_for_usage(upstream)
+        payload = encode_request(upstream)
         headers = self.headers(self.auth(key, ctx), ctx)
         if ctx.stream:
             if usage is None:

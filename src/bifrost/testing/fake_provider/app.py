@@ -13,7 +13,7 @@ from aiohttp import web
 from . import anthropic_wire, gemini_wire, openai_wire
 from .control_api import STATE, add_control_routes
 from .respond import Call, CutConnection, Wire, before_answer, error_response
-from .script import ScriptError, matches, parse_header_script
+from .script import ScriptError, matches, parse_header_script, roll
 from .state import FakeState, Record
 
 WireHandler = Callable[[Call], Awaitable[web.StreamResponse]]
@@ -71,7 +71,7 @@ async def _serve(
     if script is None or not matches(script, model, key, path):
         script = state.scripts.pick(model, key, path)
     if script is not None:
-        call.script = script
+        call.script = script = roll(script)
         early = await before_answer(call)
         if early is not None:
             return early

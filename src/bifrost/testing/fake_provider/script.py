@@ -3,10 +3,16 @@
 A script is a plain JSON object (all fields optional); see ``SCRIPT_FIELDS``.
 Resolution order for a request: the ``x-fake-script`` header, then the FIFO
 queue (each used once), then sticky rules, then the default script.
+
+Random faults (load and soak tests): ``"fail_rate": p`` makes the script's faults
+(``FAULT_FIELDS``) apply to a request with probability ``p`` only; otherwise the request
+is answered normally. With ``"faults": [{...}, ...]`` a failing request takes one of
+those partial scripts, picked uniformly at random, over the script's own fields.
 """
 
 from __future__ import annotations
 
+import random
 from collections import deque
 from typing import Any
 
@@ -36,7 +42,13 @@ SCRIPT_FIELDS: frozenset[str] = frozenset(
         "stall_after",
         "stream_error_after",
         "match",
+        "fail_rate",
+        "faults",
     }
+)
+# What `fail_rate` switches on and off: everything that makes an answer fail.
+FAULT_FIELDS: frozenset[str] = frozenset(
+    {"status", "malformed", "malformed_after", "cut_after", "stall_after", "stream_error_after"}
 )
 MATCH_FIELDS: frozenset[str] = frozenset({"model", "key", "path"})
 
@@ -59,7 +71,29 @@ def validate_script(script: Any) -> Script:
         bad = set(match) - MATCH_FIELDS
         if bad:
             raise ScriptError(f"unknown match field(s) {sorted(bad)}; known: {sorted(MATCH_FIELDS)}")
+    rate = script.get("fail_rate")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1):
+        raise ScriptError("'fail_rate' must be a number between 0 and 1")
+    faults = script.get("faults")
+    if faults is not None:
+        if not isinstance(faults, list) or not faults:
+            raise ScriptError("'faults' must be a non-empty list of partial scripts")
+        for fault in faults:
+            validate_script(fault)
+            if {"match", "fail_rate", "faults"} & set(fault):
+                raise ScriptError("a fault may not carry 'match', 'fail_rate' or 'faults'")
     return script
+
+
+def roll(script: Script, draw: float | None = None) -> Script:
+    """The script one request gets once ``fail_rate`` is applied (unchanged without one)."""
+    rate = script.get("fail_rate")
+    if rate is None:
+        return script
+    if (random.random() if draw is None else draw) < rate:
+        faults = script.get("faults")
+        return {**script, **random.choice(faults)} if faults else script
+    return {name: value for name, value in script.items() if name not in FAULT_FIELDS}
 
 
 def parse_header_script(raw: str) -> Script:
