@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import json
 import os
 import socket
@@ -27,6 +28,7 @@ from google.genai import types as genai_types
 
 import bifrost
 from bifrost.testing.fake_provider import FakeControl, FakeProvider
+from bifrost.testing.fake_provider.script import roll
 from bifrost.testing.fake_provider.state import LOG_LIMIT
 
 CLAUDE = "claude-3-5-sonnet-20241022"
@@ -427,6 +429,48 @@ def test_control_rejects_bad_scripts(fake: FakeProvider) -> None:
     assert status == 400 and "replyy" in json.loads(raw)["error"]
     status, _, _ = post(fake.url + "/_fake/script", {"rules": [{"match": {"modle": "x"}}]})
     assert status == 400
+
+
+def test_fail_rate_and_faults(fake: FakeProvider, ctl: FakeControl) -> None:
+    """``fail_rate`` applies the script's faults to that share of requests; ``faults`` picks one at random."""
+    url = fake.url + "/v1/chat/completions"
+    ctl.default({"reply": "fine", "status": 500, "fail_rate": 0})
+    assert {post(url, CHAT)[0] for _ in range(20)} == {200}
+    ctl.default({"reply": "fine", "status": 503, "fail_rate": 1})
+    assert {post(url, CHAT)[0] for _ in range(20)} == {503}
+    ctl.default({"reply": "fine", "fail_rate": 0.5, "faults": [{"status": 500}, {"status": 429, "retry_after": 2}]})
+    answers = [post(url, CHAT) for _ in range(300)]
+    statuses = [status for status, _, _ in answers]
+    # binomial(300, 0.5): sigma ~8.7; 4.5 sigma ~39
+    assert abs(statuses.count(200) - 150) <= 39
+    assert statuses.count(500) > 30 and statuses.count(429) > 30
+    assert set(statuses) == {200, 500, 429}
+    assert all(json.loads(raw)["choices"][0]["message"]["content"] == "fine" for s, _, raw in answers if s == 200)
+    assert all(headers.get("Retry-After") == "2" for s, headers, _ in answers if s == 429)
+    # a fault may be a broken stream: the non-failing streams are whole
+    ctl.default({"fail_rate": 0.5, "faults": [{"cut_after": 1}]})
+    whole = 0
+    for _ in range(20):
+        try:
+            _, _, raw = post(url, {**CHAT, "stream": True})
+        except (urllib.error.URLError, ConnectionError, OSError, http.client.HTTPException):
+            continue
+        if raw.endswith(b"data: [DONE]\n\n"):
+            whole += 1
+    assert 0 < whole < 20
+
+
+def test_fail_rate_validation_and_roll(fake: FakeProvider) -> None:
+    for bad in ({"fail_rate": 1.5}, {"fail_rate": "x"}, {"faults": []}, {"faults": [{"statuss": 1}]},
+                {"faults": [{"fail_rate": 0.1}]}):
+        status, _, _ = post(fake.url + "/_fake/script", {"default": bad})
+        assert status == 400, bad
+    script = {"reply": "r", "status": 500, "cut_after": 1, "fail_rate": 0.2, "latency_ms": 5}
+    assert roll(script, draw=0.1) == script
+    assert roll(script, draw=0.5) == {"reply": "r", "fail_rate": 0.2, "latency_ms": 5}
+    assert roll({"status": 500}) == {"status": 500}
+    picked = roll({"reply": "r", "fail_rate": 1, "faults": [{"status": 429}]}, draw=0.0)
+    assert picked["status"] == 429 and picked["reply"] == "r"
 
 
 def test_log_records_requests(fake: FakeProvider, ctl: FakeControl) -> None:
