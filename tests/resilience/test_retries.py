@@ -114,16 +114,17 @@ def test_rejected_key_is_never_retried(
     status: int, error: type[openai.APIStatusError], fake: FakeProvider, start_gateway: GatewayFactory
 ) -> None:
     """With its only key rejected the provider is not asked again with that key, despite max_retries 2;
-    later requests are told every key is cooling down (without an upstream call)."""
+    later requests get a 401 saying every key was rejected and is cooling down (without an upstream call)."""
     gateway = start_gateway({"providers": {"openai": provider(fake.url, [key("only")], max_retries=2)}})
     fake.control.script({"status": status, "error_message": "Incorrect API key provided"})
     with pytest.raises(error) as info:
         client(gateway).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     assert error_body(info.value)["error"]["message"] == "Incorrect API key provided"
     assert fake.control.stats()["total"] == 1
-    with pytest.raises(openai.APIStatusError) as info:
+    with pytest.raises(openai.AuthenticationError) as info:
         client(gateway).chat.completions.create(model="gpt-4o-mini", messages=HELLO)
-    assert "cooling down" in error_body(info.value)["error"]["message"]
+    message = error_body(info.value)["error"]["message"]
+    assert "cooling down" in message and "rejected" in message and "only" in message
     assert fake.control.stats()["total"] == 1
 
 

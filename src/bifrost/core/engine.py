@@ -148,7 +148,7 @@ class Engine:
         if key is None:
             return False
         if exc.status in (401, 403):
-            provider.keys.cool_down(key, AUTH_COOLDOWN_S, f"HTTP {exc.status}")
+            provider.keys.cool_down(key, AUTH_COOLDOWN_S, f"HTTP {exc.status}", rejected=True)
             tried_bad.add(key.name)
             return any(k.name not in tried_bad for k in provider.keys.usable)
         if exc.status == 429:

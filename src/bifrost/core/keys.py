@@ -35,6 +35,7 @@ class KeyPool:
         self._by_name = {k.name: k for k in provider.keys}
         self._by_model: dict[str, _Candidates] = {}
         self._cooldown: dict[str, float] = {}  # key name -> monotonic time it may be used again
+        self._rejected: set[str] = set()  # cooling because the provider refused them (401/403)
         self._cooldown_logged: set[str] = set()
 
     def serves(self, model: str) -> bool:
@@ -68,6 +69,16 @@ class KeyPool:
         if not ready:
             waits = [self._cooldown.get(k.name, 0.0) - now for k in cands.keys if k.name not in exclude]
             wait = max(0.0, min(waits)) if waits else None
+            rejected = [k.name for k in cands.keys if k.name in self._rejected]
+            if rejected and len(rejected) == len(cands.keys):
+                raise GatewayError(
+                    401,
+                    f"provider {self.provider} rejected every key that serves {model} "
+                    f"({', '.join(rejected)}: HTTP 401/403); check their values in config.json. "
+                    f"They are cooling down for {AUTH_COOLDOWN_S:.0f}s before they are tried again",
+                    provider=self.provider,
+                    code="invalid_api_key",
+                )
             raise GatewayError(
                 429,
                 f"every key of provider {self.provider} that serves {model} is cooling down after rate-limit "
@@ -97,7 +108,10 @@ class KeyPool:
             )
         return key
 
-    def cool_down(self, key: KeyConfig, seconds: float, reason: str) -> None:
+    def cool_down(self, key: KeyConfig, seconds: float, reason: str, rejected: bool = False) -> None:
+        """Rest a key. `rejected`: the provider refused it (401/403), as opposed to rate-limiting it."""
+        if rejected:
+            self._rejected.add(key.name)
         until = time.monotonic() + seconds
         if self._cooldown.get(key.name, 0.0) < until:
             self._cooldown[key.name] = until
@@ -112,6 +126,7 @@ class KeyPool:
         now = time.monotonic()
         for name in [n for n, t in self._cooldown.items() if t <= now]:
             del self._cooldown[name]
+            self._rejected.discard(name)
             self._cooldown_logged.discard(name)
 
     def _no_key_error(self, model: str) -> GatewayError:

@@ -7,6 +7,7 @@ is reached through the canonical OpenAI shape and translated back, streaming inc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -174,7 +175,10 @@ class AnthropicRoutes:
             record.status = exc.status
             record.error_type = exc.type
             record.error_message = exc.message
-            await response.write(_sse("error", openai_error_to_anthropic(exc.status, exc.openai_error())))
+            try:
+                await response.write(_sse("error", openai_error_to_anthropic(exc.status, exc.openai_error())))
+            except ConnectionError:
+                return response  # the client left too
         except ConnectionError:
             record.status = 499
             return response
@@ -182,7 +186,8 @@ class AnthropicRoutes:
             await stream.aclose()
             record.stream_chunks = chunks
             record.stream_duration_s = last - first
-        await response.write_eof()
+        with contextlib.suppress(ConnectionError):
+            await response.write_eof()
         return response
 
     async def count_tokens(self, request: web.Request) -> web.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -250,7 +251,10 @@ class OpenAIRoutes:
             record.error_type = exc.type
             record.error_message = exc.message
             error = {"error": exc.openai_error()}
-            await response.write(b"data: " + orjson.dumps(error) + b"\n\n" + _DONE)
+            try:
+                await response.write(b"data: " + orjson.dumps(error) + b"\n\n" + _DONE)
+            except ConnectionError:
+                return response  # the client left too
         except ConnectionError:
             record.status = 499  # the client went away mid-stream
             return response
@@ -262,7 +266,8 @@ class OpenAIRoutes:
             record.stream_duration_s = last - first
             if texts:
                 record.response_content = "".join(texts)
-        await response.write_eof()
+        with contextlib.suppress(ConnectionError):
+            await response.write_eof()
         return response
 
 
