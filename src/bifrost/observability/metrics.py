@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import os
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
@@ -139,6 +140,22 @@ class _Bounded:
         return value
 
 
+# layout of a deferred per-request accumulator (see Metrics._observe_deferred); +1 bucket each for +Inf
+_UPLAT = 15
+_OVERHEAD = _UPLAT + len(LATENCY_BUCKETS) + 1
+_TTFT = _OVERHEAD + len(OVERHEAD_BUCKETS) + 1
+_ITL = _TTFT + len(FIRST_TOKEN_BUCKETS) + 1
+_REQ_SIZE = _ITL + len(INTER_TOKEN_BUCKETS) + 1
+
+
+def _add_histogram(child: Any, count: int, total: float, buckets: list[int]) -> None:
+    """Add pre-bucketed observations to a prometheus_client Histogram child (its own per-bucket values)."""
+    for i, n in enumerate(buckets):
+        if n:
+            child._buckets[i].inc(n)
+    child._sum.inc(total)
+
+
 def _child(cache: dict[tuple[str, ...], Any], metric: Any, key: tuple[str, ...]) -> Any:
     child = cache.get(key)
     if child is None:
@@ -170,6 +187,15 @@ class Metrics:
         self.registry = registry
         self._build(registry)
         self._caches: dict[str, dict[tuple[str, ...], Any]] = {name: {} for name in _CACHES}
+        # Single process: the request path only adds to plain accumulators (a few list additions and a
+        # bisect); they are moved into the prometheus_client objects when /metrics is scraped. Several
+        # workers: values must live in the shared files at once, so the path records directly.
+        self._pending: dict[tuple[Any, ...], list[Any]] = {}
+        self._active_pending: dict[str, int] = {}
+        if not self.multiprocess:
+            self.observe = self._observe_deferred  # type: ignore[method-assign]
+            self.request_started = self._started_deferred  # type: ignore[method-assign]
+            self.request_finished = self._finished_deferred  # type: ignore[method-assign]
 
     # ---- construction -------------------------------------------------------------------------------------
     def _build(self, registry: CollectorRegistry | None) -> None:
@@ -310,6 +336,105 @@ class Metrics:
         pairs = zip(self._custom_keys, self._custom_bounds, strict=True)
         return tuple(bound(prom_labels.get(key)) for key, bound in pairs)
 
+    def _started_deferred(self, method: str) -> None:
+        self._active_pending[method] = self._active_pending.get(method, 0) + 1
+
+    def _finished_deferred(self, method: str) -> None:
+        self._active_pending[method] = self._active_pending.get(method, 0) - 1
+
+    def _acc(self, kind: str, key: tuple[str, ...], size: int) -> list[Any]:
+        acc = self._pending.get((kind, key))
+        if acc is None:
+            acc = self._pending[(kind, key)] = [0] * size
+        return acc
+
+    def _observe_deferred(self, rec: RequestRecord, cost: float) -> None:
+        """`observe` in single-process mode: the same values, accumulated for the next scrape."""
+        custom = self.custom_values(rec.prom_labels) if self._custom_keys else ()
+        hkey = (route_path(rec.route, rec.method, rec.stream), "GET" if rec.method == "list_models" else "POST",
+                str(rec.status), *custom)
+        acc = self._acc("http", hkey, 3 + len(LATENCY_BUCKETS))  # [count, sum, buckets...]
+        acc[0] += 1
+        acc[1] += rec.latency_s
+        acc[2 + bisect_left(LATENCY_BUCKETS, rec.latency_s)] += 1
+        provider = rec.provider
+        if not provider:
+            return
+        model = self._model_bound(rec.model or rec.model_requested)
+        key = (provider, model, rec.method, *custom)
+        # [upstream, ok, in, out, cost, retries, fallbacks, uplat count, uplat sum, overhead count, overhead sum,
+        #  ttft count, ttft sum, itl count, itl sum, then the bucket counts of uplat, overhead, ttft, itl]
+        acc = self._acc("req", key, _REQ_SIZE)
+        acc[0] += 1
+        if rec.status < 400:
+            acc[1] += 1
+        else:
+            err = self._acc("err", (provider, model, rec.method, str(rec.status), *custom), 1)
+            err[0] += 1
+        acc[2] += rec.prompt_tokens
+        acc[3] += rec.completion_tokens
+        acc[4] += cost
+        acc[5] += rec.retries
+        if rec.fallback_index > 0:
+            acc[6] += 1
+        if rec.attempts or rec.upstream_s > 0:
+            acc[7] += 1
+            acc[8] += rec.upstream_s
+            acc[_UPLAT + bisect_left(LATENCY_BUCKETS, rec.upstream_s)] += 1
+        overhead = rec.latency_s - rec.upstream_s
+        if overhead < 0:
+            overhead = 0.0
+        acc[9] += 1
+        acc[10] += overhead
+        acc[_OVERHEAD + bisect_left(OVERHEAD_BUCKETS, overhead)] += 1
+        if rec.stream:
+            if rec.ttft_s is not None:
+                acc[11] += 1
+                acc[12] += rec.ttft_s
+                acc[_TTFT + bisect_left(FIRST_TOKEN_BUCKETS, rec.ttft_s)] += 1
+            if rec.stream_chunks > 1:
+                gap = rec.stream_duration_s / (rec.stream_chunks - 1)
+                acc[13] += 1
+                acc[14] += gap
+                acc[_ITL + bisect_left(INTER_TOKEN_BUCKETS, gap)] += 1
+
+    def _flush_pending(self) -> None:
+        """Move the accumulated values into the prometheus_client objects (at scrape time)."""
+        pending, self._pending = self._pending, {}
+        caches = self._caches
+        for (kind, key), acc in pending.items():
+            if kind == "http":
+                pair = caches["http"].get(key)
+                if pair is None:
+                    pair = caches["http"][key] = (self.http_requests.labels(*key), self.http_duration.labels(*key))
+                pair[0].inc(acc[0])
+                _add_histogram(pair[1], acc[0], acc[1], acc[2:])
+            elif kind == "err":
+                _child(caches["err"], self.error_requests, key).inc(acc[0])
+            else:
+                _child(caches["upstream"], self.upstream_requests, key).inc(acc[0])
+                if acc[1]:
+                    _child(caches["ok"], self.success_requests, key).inc(acc[1])
+                for i, name, metric in ((2, "in", self.input_tokens), (3, "out", self.output_tokens),
+                                        (4, "cost", self.cost), (5, "retries", self.retries),
+                                        (6, "fallbacks", self.fallbacks)):
+                    if acc[i]:
+                        _child(caches[name], metric, key).inc(acc[i])
+                for count_at, start, end, name, metric in (
+                    (7, _UPLAT, _OVERHEAD, "uplat", self.upstream_latency),
+                    (9, _OVERHEAD, _TTFT, "overhead", self.overhead),
+                    (11, _TTFT, _ITL, "ttft", self.first_token),
+                    (13, _ITL, _REQ_SIZE, "itl", self.inter_token),
+                ):
+                    if acc[count_at]:
+                        child = _child(caches[name], metric, key)
+                        _add_histogram(child, acc[count_at], acc[count_at + 1], acc[start:end])
+        for method, delta in self._active_pending.items():
+            child = _child(caches["active"], self.active, (method,))  # shown even when back to 0
+            if delta:
+                child.inc(delta)
+        self._active_pending = {}
+
     def observe(self, rec: RequestRecord, cost: float) -> None:
         """Record one finished request (called once, at its end)."""
         custom = self.custom_values(rec.prom_labels) if self._custom_keys else ()
@@ -365,4 +490,5 @@ class Metrics:
             return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4
         if self.registry is None:
             return b"", CONTENT_TYPE_PLAIN_0_0_4
+        self._flush_pending()
         return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4

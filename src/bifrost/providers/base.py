@@ -93,7 +93,8 @@ class Provider:
         connector = aiohttp.TCPConnector(
             limit=self.config.concurrency.concurrency, ttl_dns_cache=300, keepalive_timeout=60
         )
-        self.session = aiohttp.ClientSession(connector=connector, skip_auto_headers=("User-Agent",))
+        # (no skip_auto_headers: aiohttp rebuilds that set on every request)
+        self.session = aiohttp.ClientSession(connector=connector)
 
     async def close(self) -> None:
         if self.session is not None:

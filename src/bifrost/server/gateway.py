@@ -7,8 +7,8 @@ here at start-up; per request only the body is parsed and a context assembled.
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from typing import Any, Protocol
 
 import orjson
@@ -114,14 +114,14 @@ class Gateway:
     def context(self, request: web.Request, route: str, method: str) -> RequestContext:
         headers = request.headers
         record = RequestRecord(
-            request_id=headers.get("x-request-id") or uuid.uuid4().hex,
+            request_id=headers.get("x-request-id") or os.urandom(16).hex(),
             started_at=time.time(),
             route=route,
             method=method,
         )
         ctx = RequestContext(record=record, started=time.perf_counter())
         for name, value in headers.items():
-            if name[:5].lower() != "x-bf-":
+            if (name[0] != "x" and name[0] != "X") or name[:5].lower() != "x-bf-":
                 continue
             lname = name.lower()
             if lname.startswith("x-bf-eh-"):
