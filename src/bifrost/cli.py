@@ -7,6 +7,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -176,8 +177,17 @@ def _forget_worker_metrics(pid: int) -> None:
 
 def _supervise(config: Config, args: argparse.Namespace) -> int:
     """N worker processes on one port (SO_REUSEPORT); signals are passed on; a crashed worker is replaced."""
+    own_dir = None
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bifrost-metrics-")
+        own_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bifrost-metrics-")
+    try:
+        return _run_workers(config, args)
+    finally:
+        if own_dir is not None:
+            shutil.rmtree(own_dir, ignore_errors=True)
+
+
+def _run_workers(config: Config, args: argparse.Namespace) -> int:
     ctx = multiprocessing.get_context("fork")
     worker_args = (config, args.host, args.port, args.log_level, args.log_format)
     workers = [ctx.Process(target=_worker_main, args=worker_args, daemon=False) for _ in range(args.workers)]
