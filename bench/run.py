@@ -63,6 +63,7 @@ STREAM_SCRIPT = {
 MARKERS = {
     "main": ("<!-- bench:start -->", "<!-- bench:end -->"),
     "stacks": ("<!-- stacks:start -->", "<!-- stacks:end -->"),
+    "observability": ("<!-- observability:start -->", "<!-- observability:end -->"),
 }
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
 Json = dict[str, Any]
@@ -395,6 +396,58 @@ def main_suts(fake_url: str, workdir: Path) -> list[Sut]:
             note="unpinned: the 2 workers share cores 0 and 1 with the fake and wrk (pinned to core 1)",
         ),
     ]
+
+
+def observability_suts(fake_url: str, workdir: Path) -> list[Sut]:
+    """The gateway with its metrics, access log and log store switched on one at a time (issue: on vs off)."""
+    config = gateway_config(fake_url, workdir)
+    store = json.loads(config.read_text())
+    store["logs_store"] = {"enabled": True, "type": "sqlite", "config": {"path": str(workdir / "logs.db")}}
+    store_config = workdir / "bifrost-bench-store.json"
+    store_config.write_text(json.dumps(store, indent=2))
+    gw = ["bifrost", "--config", str(config)]
+    return [
+        Sut("minimal", "minimal proxy (floor)", [sys.executable, str(BENCH / "minimal_proxy.py"), "--upstream",
+                                                  fake_url]),
+        Sut("obs-off", "bifrost, observability off", [*gw, "--log-level", "warn"],
+            env={"BIFROST_OBSERVABILITY": "off"}, gateway=True,
+            note="BIFROST_OBSERVABILITY=off: no metrics, no access log, no log store"),
+        Sut("metrics", "bifrost, metrics (default, --log-level warn)", [*gw, "--log-level", "warn"], gateway=True),
+        Sut("metrics+access", "bifrost, metrics + access log (--log-level info)", [*gw, "--log-level", "info"],
+            gateway=True, note="access lines go to the process's stderr (a file)"),
+        Sut("metrics+access+store", "bifrost, metrics + access log + SQLite log store",
+            ["bifrost", "--config", str(store_config), "--log-level", "info"], gateway=True),
+    ]
+
+
+def observability_tables(results: list[Json]) -> list[str]:
+    by_key = {r["key"]: r for r in results}
+    off = _get(by_key, "obs-off", "ns_c64", "rps_per_cpu")
+    lines = [
+        "The gateway on one core with each part of observability switched on in turn (c=64, wrk `-t1`); "
+        "*CPU per request* is 1 / (req per CPU-second of the gateway), *cost* is its difference from "
+        "observability off:",
+        "",
+        "| system | c=64 req/s | req/CPU-s | CPU per request | cost vs off | stream c=64 req/s | stream cost vs off |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    st_off = _get(by_key, "obs-off", "st_c64", "rps_per_cpu")
+    for r in results:
+        if "ns_c64" not in r:
+            lines.append(f"| {r['label']} | {_short_failure(r)} ||||||")
+            continue
+        k = r["key"]
+        per_cpu = _get(by_key, k, "ns_c64", "rps_per_cpu")
+        st_cpu = _get(by_key, k, "st_c64", "rps_per_cpu")
+        us = 1e6 / per_cpu if per_cpu else None
+        cost = "-" if k in ("obs-off", "minimal") or not per_cpu or not off else f"{1e6 / per_cpu - 1e6 / off:+.1f} µs"
+        st_cost = ("-" if k in ("obs-off", "minimal") or not st_cpu or not st_off
+                   else f"{1e6 / st_cpu - 1e6 / st_off:+.1f} µs")
+        lines.append(
+            f"| {r['label']} | {fmt_rps(_get(by_key, k, 'ns_c64', 'rps'))} | {fmt_rps(per_cpu)} "
+            f"| {fmt(us, 1)} µs | {cost} | {fmt_rps(_get(by_key, k, 'st_c64', 'rps'))} | {st_cost} |"
+        )
+    return lines + cpu_lines(results)
 
 
 def stack_suts(fake_url: str) -> list[Sut]:
@@ -842,7 +895,7 @@ def render(report: Json) -> str:
                   "| --- | --- | --- | --- |"]
         lines += [f"| {t['target']} | {t['measured']} | {t['limit']} | {t['status']} |" for t in report["targets"]]
     else:
-        lines += stack_tables(report["results"])
+        lines += (observability_tables if report["mode"] == "observability" else stack_tables)(report["results"])
     warnings = contention(report["results"])
     if report.get("aborted"):
         warnings.insert(0, f"- run ABORTED: {report['aborted'].splitlines()[0]}")
@@ -914,6 +967,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=10.0, help="seconds per measurement (default 10)")
     p.add_argument("--quick", action="store_true", help="short runs (2 s each), for a check in under a minute")
     p.add_argument("--stacks", action="store_true", help="measure the bench/stacks/ proxies instead")
+    p.add_argument("--observability", action="store_true",
+                   help="measure the gateway's cost of metrics, access log and log store (on vs off)")
     p.add_argument("--rounds", type=int, default=1,
                    help="repeat every measurement N times, interleaved, keeping the best (default 1)")
     p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
@@ -942,8 +997,8 @@ def main(argv: list[str] | None = None) -> int:
         ttfb_warmup=10 if quick else 20,
         quick=quick,
     )
-    mode = "stacks" if args.stacks else "main"
-    out = args.out or BENCH / "results" / ("stacks.json" if args.stacks else "latest.json")
+    mode = "stacks" if args.stacks else "observability" if args.observability else "main"
+    out = args.out or BENCH / "results" / ("latest.json" if mode == "main" else f"{mode}.json")
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
     busy_start = wait_quiet(args.wait_quiet) if args.wait_quiet > 0 else busy_fraction(1.0)
@@ -958,13 +1013,14 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         (workdir / "prom").mkdir()
         with fake_provider(workdir) as (fake, fake_url):
-            suts = stack_suts(fake_url) if args.stacks else main_suts(fake_url, workdir)
+            suts = (stack_suts(fake_url) if mode == "stacks" else observability_suts(fake_url, workdir)
+                    if mode == "observability" else main_suts(fake_url, workdir))
             running: list[Running] = []
             try:
                 for sut in suts:  # all started up front: an idle proxy costs nothing
                     running.append(launch(sut, fake, fake_url, workdir))
                 try:
-                    measure_all(running, fake, fake_url, s, args.rounds, args.stacks)
+                    measure_all(running, fake, fake_url, s, args.rounds, mode != "main")
                 except RuntimeError as exc:  # the fake is gone: report what was measured
                     aborted = str(exc)
                     print(f"ABORTED: {aborted}", flush=True)

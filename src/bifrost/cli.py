@@ -156,6 +156,8 @@ async def run_worker(config: Config, host: str, port: int, reuse_port: bool) -> 
 
 
 def _make_observer(config: Config) -> object | None:
+    if os.environ.get("BIFROST_OBSERVABILITY", "").lower() == "off":  # for measuring its cost (bench/)
+        return None
     try:
         from bifrost.observability.observer import Observer
     except ImportError:  # pragma: no cover - observability not installed in this build

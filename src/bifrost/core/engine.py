@@ -56,7 +56,10 @@ class Engine:
         tried_bad: set[str] = set()  # keys the provider rejected (401/403) for this request: never again
         retries = 0
         while True:
-            key = await self._next_key(ctx, provider, target.model, tried_bad, retrying=retries > 0)
+            if retries or tried_bad or ctx.pinned_key is not None:
+                key = await self._next_key(ctx, provider, target.model, tried_bad, retrying=retries > 0)
+            else:  # the common case, without a coroutine
+                key = self._pick_key(ctx, provider, target.model, tried_bad)
             started = time.perf_counter()
             await provider.queue.acquire()
             result: Any = None

@@ -58,6 +58,7 @@ class OpenAICompatibleProvider(Provider):
         self.chat_url = root + "/chat/completions"
         self.completions_url = root + "/completions"
         self.embeddings_url = root + "/embeddings"
+        self._key_headers: dict[str | None, dict[str, str]] = {}
         # OpenAI itself supports stream_options.include_usage; other servers may reject it, so only ask it
         # of them when meta_config.stream_usage is true. The usage feeds metrics and cost.
         self.asks_stream_usage = bool(config.meta_config.get("stream_usage", config.name == "openai"))
@@ -65,6 +66,16 @@ class OpenAICompatibleProvider(Provider):
     def auth(self, key: KeyConfig | None, ctx: RequestContext) -> dict[str, str]:
         secret = ctx.direct_key or (key.value if key is not None else None)
         return {"Authorization": f"Bearer {secret}"} if secret else {}
+
+    def request_headers(self, key: KeyConfig | None, ctx: RequestContext) -> dict[str, str]:
+        """Upstream headers; built once per configured key and reused (aiohttp copies them per request)."""
+        if ctx.extra_headers or ctx.direct_key is not None:
+            return self.headers(self.auth(key, ctx), ctx)
+        name = key.name if key is not None else None
+        cached = self._key_headers.get(name)
+        if cached is None:
+            cached = self._key_headers[name] = self.headers(self.auth(key, ctx), ctx)
+        return cached
 
     async def chat(
         self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
@@ -91,7 +102,7 @@ class OpenAICompatibleProvider(Provider):
         if ctx.stream and self.asks_stream_usage and url != self.embeddings_url:
             usage = _ask_for_usage(upstream)
         payload = encode_request(upstream)
-        headers = self.headers(self.auth(key, ctx), ctx)
+        headers = self.request_headers(key, ctx)
         if ctx.stream:
             if usage is None:
                 return await self.stream_from(url, payload, headers, key, model, self._events)

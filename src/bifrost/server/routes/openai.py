@@ -7,6 +7,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -137,6 +138,7 @@ def _check_embeddings(body: dict[str, Any]) -> None:
 
 
 _CHECKS = {"chat": _check_chat, "text": _check_completion, "embedding": _check_embeddings}
+_OPERATIONS = {"chat": "chat", "text": "text_completion", "embedding": "embeddings"}  # Provider methods
 
 
 class OpenAIRoutes:
@@ -177,14 +179,10 @@ class OpenAIRoutes:
             record.stream = stream
             if gw.content_logging:
                 record.request_body = body
-            op = method
+            operation = _OPERATIONS[method]
 
-            async def call(provider: Provider, target: Target, key: Any) -> Any:
-                if op == "chat":
-                    return await provider.chat(body, target.model, key, ctx)
-                if op == "text":
-                    return await provider.text_completion(body, target.model, key, ctx)
-                return await provider.embeddings(body, target.model, key, ctx)
+            def call(provider: Provider, target: Target, key: Any) -> Awaitable[Any]:
+                return getattr(provider, operation)(body, target.model, key, ctx)  # no extra coroutine frame
 
             result = await gw.engine.run(ctx, targets, call)
             if isinstance(result, ChatStream):
