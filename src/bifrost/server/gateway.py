@@ -7,6 +7,7 @@ here at start-up; per request only the body is parsed and a context assembled.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from typing import Any, Protocol
@@ -109,6 +110,23 @@ class Gateway:
             if attempt.error:
                 attempt.error = _scrub(attempt.error, secrets)
         return exc
+
+    def failed(self, exc: GatewayError, ctx: RequestContext) -> dict[str, str]:
+        """Record a failure (secrets removed) and return the headers every error answer carries."""
+        self.redact(exc, ctx)
+        record = ctx.record
+        record.status = exc.status
+        record.error_type = exc.type
+        record.error_message = exc.message
+        if exc.provider and record.provider is None:
+            record.provider = exc.provider
+        headers = {"Content-Type": "application/json", "x-request-id": record.request_id}
+        if record.provider:
+            headers["x-bifrost-provider"] = record.provider
+        # 429s always say when to come back (CONTRACT §6); 503/529 when the upstream said so
+        if exc.status == 429 or (exc.retry_after is not None and exc.status in (503, 529)):
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after or 1)))
+        return headers
 
     # -- the request prelude ------------------------------------------------------------------------
     def context(self, request: web.Request, route: str, method: str) -> RequestContext:

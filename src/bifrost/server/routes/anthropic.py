@@ -27,7 +27,7 @@ from bifrost.integrations.anthropic import (
 from bifrost.providers.anthropic.provider import AnthropicProvider
 from bifrost.providers.base import ChatStream, Provider
 from bifrost.server.gateway import Gateway
-from bifrost.server.routes.openai import extra_fields, retry_after_header
+from bifrost.server.routes.openai import extra_fields
 
 log = logging.getLogger("bifrost")
 
@@ -35,17 +35,8 @@ _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"
 
 
 def anthropic_error_response(exc: GatewayError, ctx: RequestContext, gw: Gateway) -> web.Response:
-    gw.redact(exc, ctx)
+    headers = gw.failed(exc, ctx)
     record = ctx.record
-    record.status = exc.status
-    record.error_type = exc.type
-    record.error_message = exc.message
-    if exc.provider and record.provider is None:
-        record.provider = exc.provider
-    headers = {"Content-Type": "application/json", "x-request-id": record.request_id}
-    if record.provider:
-        headers["x-bifrost-provider"] = record.provider
-    headers.update(retry_after_header(exc))
     body = openai_error_to_anthropic(exc.status, exc.openai_error())
     body["request_id"] = record.request_id
     return web.Response(status=exc.status, body=orjson.dumps(body), headers=headers)
@@ -171,10 +162,7 @@ class AnthropicRoutes:
             if translator is not None:
                 await response.write(b"".join(_sse(name, data) for name, data in translator.finish()))
         except GatewayError as exc:
-            self.gw.redact(exc, ctx)
-            record.status = exc.status
-            record.error_type = exc.type
-            record.error_message = exc.message
+            self.gw.failed(exc, ctx)  # the stream's headers are sent: the error goes in an event
             try:
                 await response.write(_sse("error", openai_error_to_anthropic(exc.status, exc.openai_error())))
             except ConnectionError:

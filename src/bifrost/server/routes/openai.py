@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -39,38 +38,16 @@ def extra_fields(record: RequestRecord, ctx: RequestContext) -> dict[str, Any]:
 
 
 def error_response(exc: GatewayError, ctx: RequestContext, gw: Gateway) -> web.Response:
-    gw.redact(exc, ctx)
+    headers = gw.failed(exc, ctx)
     record = ctx.record
-    record.status = exc.status
-    record.error_type = exc.type
-    record.error_message = exc.message
-    if exc.provider and record.provider is None:
-        record.provider = exc.provider
     fields = extra_fields(record, ctx)
     if record.attempts:
         fields["attempts"] = [
-            {
-                "provider": a.provider,
-                "model": a.model,
-                "key": a.key_name,
-                "status": a.status,
-                "error": a.error,
-            }
+            {"provider": a.provider, "model": a.model, "key": a.key_name, "status": a.status, "error": a.error}
             for a in record.attempts
         ]
-    headers = {"Content-Type": "application/json", "x-request-id": record.request_id}
-    if record.provider:
-        headers["x-bifrost-provider"] = record.provider
-    headers.update(retry_after_header(exc))
     body = orjson.dumps({"error": exc.openai_error(), "extra_fields": fields})
     return web.Response(status=exc.status, body=body, headers=headers)
-
-
-def retry_after_header(exc: GatewayError) -> dict[str, str]:
-    """429s always say when to come back (CONTRACT §6); 503/529 when the upstream said so."""
-    if exc.status == 429 or (exc.retry_after is not None and exc.status in (503, 529)):
-        return {"Retry-After": str(max(1, math.ceil(exc.retry_after or 1)))}
-    return {}
 
 
 def _check_chat(body: dict[str, Any]) -> None:
@@ -244,10 +221,7 @@ class OpenAIRoutes:
                     _collect_text(chunk, texts)
             await response.write(_DONE)
         except GatewayError as exc:
-            self.gw.redact(exc, ctx)
-            record.status = exc.status
-            record.error_type = exc.type
-            record.error_message = exc.message
+            self.gw.failed(exc, ctx)  # the stream's headers are sent: the error goes in an event
             error = {"error": exc.openai_error()}
             try:
                 await response.write(b"data: " + orjson.dumps(error) + b"\n\n" + _DONE)
