@@ -51,7 +51,7 @@ from typing import Any
 
 import orjson
 
-from bifrost.providers.anthropic.translate import TranslationError
+from bifrost.providers.anthropic.translate import TranslationError, tool_use_to_call
 
 __all__ = [
     "OpenAIStreamToAnthropic",
@@ -267,16 +267,7 @@ def _assistant_message(content: Any, i: int) -> JSONDict:
         if btype == "text":
             texts.append(block.get("text") or "")
         elif btype == "tool_use":
-            tool_calls.append(
-                {
-                    "id": block.get("id") or "",
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name") or "",
-                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
-                    },
-                }
-            )
+            tool_calls.append(tool_use_to_call(block))
         elif btype in ("thinking", "redacted_thinking"):
             continue
         else:

@@ -91,6 +91,7 @@ __all__ = [
     "anthropic_to_openai_response",
     "openai_completion_prompt_to_messages",
     "openai_to_anthropic_request",
+    "tool_use_to_call",
 ]
 
 
@@ -725,6 +726,15 @@ def _openai_usage(input_tokens: int, cache_read: int, cache_creation: int, outpu
     }
 
 
+def tool_use_to_call(block: JSONDict) -> JSONDict:
+    """An Anthropic ``tool_use`` block as an OpenAI tool call (id kept, input as compact JSON arguments)."""
+    return {
+        "id": block.get("id") or "",
+        "type": "function",
+        "function": {"name": block.get("name") or "", "arguments": orjson.dumps(block.get("input") or {}).decode()},
+    }
+
+
 def anthropic_to_openai_response(resp: JSONDict, model: str | None = None) -> JSONDict:
     """Translate an Anthropic Messages response into an OpenAI ``chat.completion`` object."""
     texts: list[str] = []
@@ -736,16 +746,7 @@ def anthropic_to_openai_response(resp: JSONDict, model: str | None = None) -> JS
         if btype == "text":
             texts.append(block.get("text") or "")
         elif btype == "tool_use":
-            tool_calls.append(
-                {
-                    "id": block.get("id") or "",
-                    "type": "function",
-                    "function": {
-                        "name": block.get("name") or "",
-                        "arguments": orjson.dumps(block.get("input") or {}).decode(),
-                    },
-                }
-            )
+            tool_calls.append(tool_use_to_call(block))
         elif btype == "thinking":
             reasoning.append(block.get("thinking") or "")
             thinking_blocks.append(block)
