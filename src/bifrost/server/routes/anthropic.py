@@ -138,6 +138,7 @@ class AnthropicRoutes:
             headers={**_SSE_HEADERS, "x-request-id": record.request_id, "x-bifrost-provider": stream.provider}
         )
         translator = None if native else OpenAIStreamToAnthropic(model)
+        tail = b""
         chunks = 0
         first = last = 0.0
         try:
@@ -160,13 +161,10 @@ class AnthropicRoutes:
                     record.ttft_s = first - ctx.started
                 chunks += 1
             if translator is not None:
-                await response.write(b"".join(_sse(name, data) for name, data in translator.finish()))
+                tail = b"".join(_sse(name, data) for name, data in translator.finish())  # written with the end
         except GatewayError as exc:
             self.gw.failed(exc, ctx)  # the stream's headers are sent: the error goes in an event
-            try:
-                await response.write(_sse("error", openai_error_to_anthropic(exc.status, exc.openai_error())))
-            except ConnectionError:
-                return response  # the client left too
+            tail = _sse("error", openai_error_to_anthropic(exc.status, exc.openai_error()))
         except ConnectionError:
             record.status = 499
             return response
@@ -175,7 +173,7 @@ class AnthropicRoutes:
             record.stream_chunks = chunks
             record.stream_duration_s = last - first
         with contextlib.suppress(ConnectionError):
-            await response.write_eof()
+            await response.write_eof(tail)
         return response
 
     async def count_tokens(self, request: web.Request) -> web.Response:

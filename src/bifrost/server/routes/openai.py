@@ -205,6 +205,7 @@ class OpenAIRoutes:
         chunks = 0
         first = last = 0.0
         texts: list[str] | None = [] if self.gw.content_logging else None
+        tail = b""
         try:
             await response.prepare(request)
             async for chunk, raw in stream:
@@ -219,14 +220,10 @@ class OpenAIRoutes:
                     _take_usage(record, usage)
                 if texts is not None:
                     _collect_text(chunk, texts)
-            await response.write(_DONE)
+            tail = _DONE  # sent with the end of the response: one write, not two
         except GatewayError as exc:
             self.gw.failed(exc, ctx)  # the stream's headers are sent: the error goes in an event
-            error = {"error": exc.openai_error()}
-            try:
-                await response.write(b"data: " + orjson.dumps(error) + b"\n\n" + _DONE)
-            except ConnectionError:
-                return response  # the client left too
+            tail = b"data: " + orjson.dumps({"error": exc.openai_error()}) + b"\n\n" + _DONE
         except ConnectionError:
             record.status = 499  # the client went away mid-stream
             return response
@@ -239,7 +236,7 @@ class OpenAIRoutes:
             if texts:
                 record.response_content = "".join(texts)
         with contextlib.suppress(ConnectionError):
-            await response.write_eof()
+            await response.write_eof(tail)
         return response
 
 
