@@ -77,7 +77,11 @@ class Gateway:
         self.max_body = int(config.client.max_request_body_size_mb * 1024 * 1024)
         self.allow_direct_keys = config.client.allow_direct_keys
         self.prom_labels = {f"x-bf-prom-{label.lower()}": label for label in config.client.prometheus_labels}
-        self.content_logging = not config.client.disable_content_logging
+        # prompts and answers are kept on the record only where something reads them: the log store, or
+        # access logs at debug level (the hot path then skips collecting streamed text)
+        self.content_logging = not config.client.disable_content_logging and (
+            config.logs_store.enabled or logging.getLogger("bifrost.access").isEnabledFor(logging.DEBUG)
+        )
         self.draining = False
         # every configured secret, longest first, so error text can be scrubbed before it leaves
         self.secrets = tuple(sorted(
