@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-__all__ = ["chat_chunk_to_text_completion_chunk", "chat_response_to_text_completion"]
+__all__ = ["chat_chunk_to_text_completion_chunk", "chat_response_to_text_completion", "content_text"]
 
 JSONDict = dict[str, Any]
 
@@ -28,7 +28,8 @@ def _finish(reason: Any) -> str | None:
     return reason if reason in _KEPT_FINISH else "stop"
 
 
-def _text(content: Any) -> str:
+def content_text(content: Any) -> str:
+    """An OpenAI message content (string or parts) as plain text: the text parts joined."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
@@ -59,7 +60,7 @@ def chat_response_to_text_completion(resp: JSONDict) -> JSONDict:
     """``chat.completion`` -> ``text_completion`` (valid against OpenAI's CreateCompletionResponse)."""
     choices = [
         {
-            "text": _text((choice.get("message") or {}).get("content")),
+            "text": content_text((choice.get("message") or {}).get("content")),
             "index": choice.get("index", k),
             "logprobs": None,
             "finish_reason": _finish(choice.get("finish_reason")) or "stop",
@@ -74,7 +75,7 @@ def chat_chunk_to_text_completion_chunk(chunk: JSONDict) -> JSONDict:
     ``choices: []``)."""
     choices = [
         {
-            "text": _text((choice.get("delta") or {}).get("content")),
+            "text": content_text((choice.get("delta") or {}).get("content")),
             "index": choice.get("index", k),
             "logprobs": None,
             "finish_reason": _finish(choice.get("finish_reason")),

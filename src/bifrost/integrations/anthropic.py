@@ -51,6 +51,7 @@ from typing import Any
 
 import orjson
 
+from bifrost.core.text_completion import content_text
 from bifrost.providers.anthropic.translate import TranslationError, tool_use_to_call
 
 __all__ = [
@@ -336,23 +337,13 @@ def _anthropic_usage(usage: Any) -> JSONDict:
     }
 
 
-def _content_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part.get("text") or "" for part in content if isinstance(part, dict) and part.get("type") == "text"
-        )
-    return ""
-
-
 def openai_response_to_anthropic(resp: JSONDict, model: str) -> JSONDict:
     """Translate an OpenAI ``chat.completion`` into an Anthropic ``message`` object."""
     choices = resp.get("choices") or [{}]
     choice = choices[0]
     message = choice.get("message") or {}
     blocks: list[JSONDict] = []
-    text = _content_text(message.get("content")) or message.get("refusal") or ""
+    text = content_text(message.get("content")) or message.get("refusal") or ""
     if text:
         blocks.append({"type": "text", "text": text})
     for k, call in enumerate(message.get("tool_calls") or ()):
@@ -511,7 +502,7 @@ class OpenAIStreamToAnthropic:
             delta = choice.get("delta") or {}
             text = delta.get("content")
             if text:
-                self._text(text if isinstance(text, str) else _content_text(text), events)
+                self._text(text if isinstance(text, str) else content_text(text), events)
             refusal = delta.get("refusal")
             if refusal:
                 self._text(refusal, events)

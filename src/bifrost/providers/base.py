@@ -214,14 +214,24 @@ class Provider:
             return obj["message"], None, None, None
         return None, None, None, None
 
-    def parse_json(self, data: bytes) -> dict[str, Any]:
+    def parse_json(self, data: bytes, what: str = "body") -> dict[str, Any]:
+        """An upstream JSON object (a body or one stream event); anything else is upstream garbage (502)."""
         try:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
-            raise upstream_garbage(self.name, "body is not JSON") from None
+            raise upstream_garbage(self.name, f"{what} is not JSON") from None
         if not isinstance(obj, dict):
-            raise upstream_garbage(self.name, "body is not a JSON object")
+            raise upstream_garbage(self.name, f"{what} is not a JSON object")
         return obj
+
+    async def post_json(
+        self, url: str, payload: bytes, headers: dict[str, str], key: KeyConfig | None
+    ) -> dict[str, Any]:
+        """POST and return the JSON answer; an error status becomes the upstream's error."""
+        status, data, resp_headers = await self.post(url, payload, headers)
+        if status >= 400:
+            raise self.error_from(status, data, resp_headers, key)
+        return self.parse_json(data)
 
     async def stream_from(
         self,

@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import orjson
 
 from bifrost.config.model import ClientConfig, KeyConfig, ProviderConfig
 from bifrost.core.context import RequestContext
-from bifrost.core.errors import GatewayError, upstream_garbage
+from bifrost.core.errors import GatewayError
 from bifrost.providers.base import ChatStream, Provider, StreamEvent, encode_request
 from bifrost.providers.sse import event_data, iter_events
 
@@ -114,10 +113,7 @@ class OpenAICompatibleProvider(Provider):
             stream = await self.stream_from(url, payload, headers, key, model, events)
             stream.usage = usage
             return stream
-        status, data, resp_headers = await self.post(url, payload, headers)
-        if status >= 400:
-            raise self.error_from(status, data, resp_headers, key)
-        return self.parse_json(data)
+        return await self.post_json(url, payload, headers, key)
 
     async def _events(
         self, resp: aiohttp.ClientResponse, hidden_usage: dict[str, Any] | None = None
@@ -134,12 +130,7 @@ class OpenAICompatibleProvider(Provider):
                     continue  # comment or keep-alive
                 if data == b"[DONE]":
                     return
-                try:
-                    chunk = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    raise upstream_garbage(self.name, "a stream event is not JSON") from None
-                if not isinstance(chunk, dict):
-                    raise upstream_garbage(self.name, "a stream event is not a JSON object")
+                chunk = self.parse_json(data, "a stream event")
                 err = chunk.get("error")
                 if err is not None:
                     message = err.get("message") if isinstance(err, dict) else str(err)

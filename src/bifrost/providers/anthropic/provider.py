@@ -14,7 +14,7 @@ import orjson
 
 from bifrost.config.model import ClientConfig, KeyConfig, ProviderConfig
 from bifrost.core.context import RequestContext
-from bifrost.core.errors import GatewayError, bad_request, upstream_garbage
+from bifrost.core.errors import GatewayError, bad_request
 from bifrost.providers.anthropic.translate import (
     AnthropicStreamTranslator,
     TranslationError,
@@ -89,10 +89,7 @@ class AnthropicProvider(Provider):
             stream = await self.stream_from(self.messages_url, payload, headers, key, model, events)
             stream.usage = usage
             return stream
-        status, data, resp_headers = await self.post(self.messages_url, payload, headers)
-        if status >= 400:
-            raise self.error_from(status, data, resp_headers, key)
-        return anthropic_to_openai_response(self.parse_json(data), model)
+        return anthropic_to_openai_response(await self.post_json(self.messages_url, payload, headers, key), model)
 
     async def _translated_events(
         self, resp: aiohttp.ClientResponse, model: str, include_usage: bool, usage: dict[str, Any]
@@ -128,10 +125,7 @@ class AnthropicProvider(Provider):
             return await self.stream_from(
                 self.messages_url, payload, headers, key, model, self._native_events
             )
-        status, data, resp_headers = await self.post(self.messages_url, payload, headers)
-        if status >= 400:
-            raise self.error_from(status, data, resp_headers, key)
-        return self.parse_json(data)
+        return await self.post_json(self.messages_url, payload, headers, key)
 
     async def count_tokens(
         self,
@@ -143,10 +137,7 @@ class AnthropicProvider(Provider):
     ) -> dict[str, Any]:
         body["model"] = model
         headers = self.headers(self.auth(key, ctx, version), ctx)
-        status, data, resp_headers = await self.post(self.count_tokens_url, encode_request(body), headers)
-        if status >= 400:
-            raise self.error_from(status, data, resp_headers, key)
-        return self.parse_json(data)
+        return await self.post_json(self.count_tokens_url, encode_request(body), headers, key)
 
     async def _native_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
         async for name, event, block in self._anthropic_events(resp):
@@ -165,12 +156,7 @@ class AnthropicProvider(Provider):
                 data = event_data(block)
                 if data is None:
                     continue
-                try:
-                    event = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    raise upstream_garbage(self.name, "a stream event is not JSON") from None
-                if not isinstance(event, dict):
-                    raise upstream_garbage(self.name, "a stream event is not a JSON object")
+                event = self.parse_json(data, "a stream event")
                 name = event_name(block) or str(event.get("type") or "")
                 yield name, event, block
                 if name == "message_stop":
