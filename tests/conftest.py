@@ -31,6 +31,15 @@ from harness import (
 __all__ = ["HOST", "KEY_VALUES", "GatewayFactory", "GatewayProcess", "free_port", "http_get", "openai_config"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-compat-doc",
+        action="store_true",
+        default=False,
+        help="rewrite docs/compatibility.md from this run's conformance results (whole tests/conformance only)",
+    )
+
+
 @pytest.fixture(scope="module")
 def fake_server() -> Iterator[FakeProvider]:
     with FakeProvider.start() as server:

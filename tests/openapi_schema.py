@@ -1,4 +1,4 @@
-"""Validate dicts against schemas of OpenAI's OpenAPI spec (``/work/shared/spec/openai-openapi.yaml``).
+"""Validate dicts against schemas of OpenAI's OpenAPI spec (``tests/spec/openai-openapi.yaml``, MIT, see its LICENSE).
 
 ``validate_openai("CreateChatCompletionResponse", body)`` raises ``jsonschema.ValidationError`` on a
 mismatch. The spec is loaded once per process; ``#/components/schemas/...`` refs are resolved with
@@ -20,7 +20,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 SPEC_URI = "urn:openai-openapi"
-DEFAULT_SPEC_PATH = Path(__file__).resolve().parents[1].parent / "shared" / "spec" / "openai-openapi.yaml"
+DEFAULT_SPEC_PATH = Path(__file__).resolve().parent / "spec" / "openai-openapi.yaml"
 
 
 def spec_path() -> Path:

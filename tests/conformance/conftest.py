@@ -1,13 +1,16 @@
 """Conformance suite: fixtures, and the recorder that turns the matrix cells' outcomes into docs/compatibility.md.
 
 Each test marked ``@pytest.mark.cell(feature, column)`` is a piece of evidence for that cell. The outcome of
-every marked test is recorded (through ``user_properties``, so it also works under pytest-xdist); at the end
-of the session the page is regenerated, but only when every known cell produced a result, i.e. when the whole
-conformance folder ran (a ``-k`` subset or a single file leaves the page alone).
+every marked test is recorded (through ``user_properties``, so it also works under pytest-xdist). When every
+known cell produced a result (the whole conformance folder ran; a ``-k`` subset or a single file leaves the
+page alone), the page is rendered and compared with the committed one, ignoring the date and client
+versions: a difference fails the run and prints the diff. The page is rewritten only on request, with
+``python -m pytest tests/conformance --update-compat-doc``, so a test run never dirties the checkout.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import re
 from collections import defaultdict
@@ -25,7 +28,11 @@ from .matrix import COLUMN_KEYS, FEATURE_NAMES, known_cells, render
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "compatibility.md"
 _PROPERTY = "conformance_cell"
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_UNMEASURED = re.compile(r"\d{4}-\d{2}-\d{2}|^Clients: .*$", re.MULTILINE)  # the date and the SDK versions
+
+
+def _measured(page: str) -> str:
+    return _UNMEASURED.sub("", page)
 
 
 class CellRecorder:
@@ -36,6 +43,7 @@ class CellRecorder:
         self.collected: set[str] = set()  # marked tests selected to run (not seen by an xdist controller)
         self.partial = False  # a marked test was deselected (-k, -m, --lf...) or the run stopped early
         self.written: Path | None = None
+        self.stale_diff: list[str] = []  # the committed page differs from what this run measured
         self.missing: set[tuple[str, str]] = set()
 
     def record(self, cell: tuple[str, str], nodeid: str, when: str, outcome: str) -> None:
@@ -53,18 +61,24 @@ class CellRecorder:
         reported = {nodeid for tests in self.tests.values() for nodeid in tests}
         return not self.missing and not self.partial and self.collected <= reported
 
-    def finish(self, path: Path) -> None:
+    def finish(self, path: Path, update: bool) -> None:
         if not self.complete():
             return
         outcomes = {cell: list(tests.values()) for cell, tests in self.tests.items()}
         counts = {cell: len(tests) for cell, tests in self.tests.items()}
         versions = {name: importlib.metadata.version(name) for name in ("openai", "anthropic")}
         page = render(outcomes, counts, versions)
-        self.written = path
-        if path.exists() and _DATE.sub("", path.read_text(encoding="utf-8")) == _DATE.sub("", page):
-            return  # nothing changed but the date: leave the file (and its diff) alone
+        committed = path.read_text(encoding="utf-8") if path.exists() else ""
+        if _measured(committed) == _measured(page):
+            return  # nothing changed but the date or the SDK versions: leave the file (and its diff) alone
+        if not update:
+            self.stale_diff = list(
+                difflib.unified_diff(committed.splitlines(), page.splitlines(), str(path), "measured", lineterm="")
+            )
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(page, encoding="utf-8")
+        self.written = path
 
 
 _RECORDER_KEY = pytest.StashKey[CellRecorder]()
@@ -121,14 +135,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if session.shouldstop or session.shouldfail:  # -x / --maxfail: the rest did not run
         session.config.stash[_RECORDER_KEY].partial = True
-    session.config.stash[_RECORDER_KEY].finish(DOC_PATH)
+    recorder = session.config.stash[_RECORDER_KEY]
+    recorder.finish(DOC_PATH, update=bool(session.config.getoption("update_compat_doc")))
+    if recorder.stale_diff:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
     recorder = config.stash[_RECORDER_KEY]
-    if recorder.written is not None:
+    if recorder.stale_diff:
+        terminalreporter.write_sep("=", "docs/compatibility.md does not match what this run measured", red=True)
+        for line in recorder.stale_diff[:200]:
+            terminalreporter.write_line(line)
+        terminalreporter.write_line(
+            "FAILED: regenerate it with `python -m pytest tests/conformance --update-compat-doc` and commit it"
+        )
+    elif recorder.written is not None:
         terminalreporter.write_line(f"conformance matrix written to {recorder.written}")
     elif recorder.tests:
         terminalreporter.write_line(
