@@ -1,14 +1,16 @@
-"""`bifrost` (serve) and `bifrost check` (validate a config), CONTRACT §1."""
+"""`bifrost` (serve), `bifrost check` (validate a config), `bifrost init` (write a starter one), CONTRACT §1."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -19,12 +21,23 @@ from bifrost.config import Config, ConfigError, load_config
 log = logging.getLogger("bifrost")
 
 DRAIN_GRACE_S = 30.0
+EXIT_CANNOT_LISTEN = 3  # a worker that cannot bind: the supervisor stops instead of replacing it
+
+
+class ListenError(Exception):
+    """The gateway could not bind its address; the message is the one line the user sees."""
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> ListenError:
+    reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+    return ListenError(f"error: cannot listen on {host}:{port}: {reason}")
 
 
 def _serve_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bifrost",
-        description="Bifrost: an OpenAI-compatible LLM gateway. `bifrost check --config PATH` validates a config; "
+        description="Bifrost: an OpenAI-compatible LLM gateway. `bifrost init [PATH]` writes a starter config; "
+        "`bifrost check --config PATH` validates a config; "
         "`bifrost demo` serves a demo config against the built-in fake provider.",
     )
     p.add_argument(
@@ -61,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list and args_list[0] == "check":
         return _check(args_list[1:])
+    if args_list and args_list[0] == "init":
+        from bifrost.config.starter import run_init
+
+        return run_init(args_list[1:])
     if args_list and args_list[0] == "demo":
         from bifrost.demo import run_demo
 
@@ -69,14 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_list = args_list[1:]
     args = _serve_parser().parse_args(args_list)
     _setup_logging(args.log_level, args.log_format)
-    try:
-        config = load_config(args.config)
-    except FileNotFoundError:
+    if not os.path.exists(args.config):
         print(
-            f"error: config file not found: {args.config} (pass --config PATH or set BIFROST_CONFIG)",
+            f"error: no config file at {args.config}: run `bifrost init {args.config}` to write a starter one "
+            "(or pass --config PATH / set BIFROST_CONFIG)",
             file=sys.stderr,
         )
         return 2
+    try:
+        config = load_config(args.config)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"error: {problem.path}: {problem.message}", file=sys.stderr)
@@ -84,11 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 2
-    _report(config, args.host, args.port, args.workers)
-    if args.workers == 1:
-        asyncio.run(run_worker(config, args.host, args.port, reuse_port=False))
-        return 0
-    return _supervise(config, args)
+    try:
+        if args.workers == 1:
+            asyncio.run(run_worker(config, args.host, args.port, reuse_port=False))
+            return 0
+        return _supervise(config, args)
+    except ListenError as exc:
+        _flush_logs()
+        print(exc, file=sys.stderr)
+        return 1
 
 
 def _check(argv: list[str]) -> int:
@@ -114,10 +136,21 @@ def _setup_logging(level: str, fmt: str) -> None:
     setup_logging(level, fmt)
 
 
-def _report(config: Config, host: str, port: int, workers: int) -> None:
-    """What is configured: providers, usable keys, models. Never a key value."""
+def _flush_logs() -> None:
+    try:
+        from bifrost.observability.logging import flush_logs
+    except ImportError:  # pragma: no cover - observability not installed in this build
+        return
+    flush_logs()
+
+
+def _report(config: Config) -> None:
+    """What is configured: providers, usable keys, models. Never a key value. Logged once the port is
+    bound, so a gateway that cannot listen prints one line and nothing that looks like it started."""
+    from bifrost.providers.registry import unsupported_warnings
+
     log.info("Bifrost %s starting with config %s", __version__, config.source or "(inline)")
-    for warning in config.warnings:
+    for warning in (*config.warnings, *unsupported_warnings(config)):
         log.warning("%s", warning)
     for name, p in config.providers.items():
         usable = sum(1 for k in p.keys if k.usable)
@@ -125,11 +158,16 @@ def _report(config: Config, host: str, port: int, workers: int) -> None:
         models = ", ".join(p.models) or "any model"
         base = p.network.base_url or "default endpoint"
         log.info("provider %s (%s wire): %s; models: %s; %s", name, p.base_type, keys, models, base)
-    log.info("listening on http://%s:%d (%d worker%s)", host, port, workers, "" if workers == 1 else "s")
 
 
-async def run_worker(config: Config, host: str, port: int, reuse_port: bool) -> None:
-    """Serve until SIGTERM/SIGINT, then stop accepting, drain in-flight requests, exit."""
+async def run_worker(
+    config: Config, host: str, port: int, reuse_port: bool, announce: bool = True, bound: asyncio.Event | None = None
+) -> None:
+    """Serve until SIGTERM/SIGINT, then stop accepting, drain in-flight requests, exit.
+
+    Raises `ListenError` (after releasing everything it opened) when the address cannot be bound. With
+    `announce`, logs "listening on ..." once the socket is bound (the supervisor announces for its workers).
+    """
     from aiohttp import web
 
     from bifrost.server.app import GATEWAY_KEY, create_app
@@ -141,7 +179,20 @@ async def run_worker(config: Config, host: str, port: int, reuse_port: bool) -> 
     if observer is not None and hasattr(observer, "start"):
         await observer.start()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=2048)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        if observer is not None and hasattr(observer, "stop"):
+            await observer.stop()
+        raise _listen_error(host, port, exc) from None
+    if announce:
+        _report(config)
+        log.info("listening on http://%s:%d", host, port)
+    else:
+        log.info("worker %d serving", os.getpid())
+    if bound is not None:
+        bound.set()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -167,7 +218,27 @@ def _make_observer(config: Config) -> object | None:
 
 def _worker_main(config: Config, host: str, port: int, log_level: str, log_format: str) -> None:
     _setup_logging(log_level, log_format)
-    asyncio.run(run_worker(config, host, port, reuse_port=True))
+    try:
+        asyncio.run(run_worker(config, host, port, reuse_port=True, announce=False))
+    except ListenError as exc:
+        _flush_logs()
+        print(exc, file=sys.stderr)
+        sys.exit(EXIT_CANNOT_LISTEN)
+    finally:
+        _flush_logs()  # a forked worker ends with os._exit: its log writer thread must drain first
+
+
+def _probe_bind(host: str, port: int) -> None:
+    """Fail fast, with one line, when the port is taken: workers bind with SO_REUSEPORT, which would
+    otherwise share the port silently with another SO_REUSEPORT listener."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, addr = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(addr)
+    except OSError as exc:
+        raise _listen_error(host, port, exc) from None
 
 
 def _forget_worker_metrics(pid: int) -> None:
@@ -190,15 +261,20 @@ def _supervise(config: Config, args: argparse.Namespace) -> int:
 
 
 def _run_workers(config: Config, args: argparse.Namespace) -> int:
+    _probe_bind(args.host, args.port)
     ctx = multiprocessing.get_context("fork")
     worker_args = (config, args.host, args.port, args.log_level, args.log_format)
     workers = [ctx.Process(target=_worker_main, args=worker_args, daemon=False) for _ in range(args.workers)]
+    _report(config)
     for w in workers:
         w.start()
-    stopping = False
+    log.info("listening on http://%s:%d (%d workers)", args.host, args.port, args.workers)
+    stopping = failed = False
 
     def forward(signum: int, _frame: object) -> None:
         nonlocal stopping
+        if not stopping:
+            log.info("shutting down %d workers: draining in-flight requests (up to %.0fs)", len(workers), DRAIN_GRACE_S)
         stopping = True
         for w in workers:
             if w.pid and w.is_alive():
@@ -212,13 +288,17 @@ def _run_workers(config: Config, args: argparse.Namespace) -> int:
             if w.is_alive() or w.pid is None:
                 continue
             _forget_worker_metrics(w.pid)
+            if w.exitcode == EXIT_CANNOT_LISTEN and not stopping:
+                forward(signal.SIGTERM, None)
+                failed = True
             if stopping:
                 continue
             log.error("worker %s exited with %s; starting a new one", w.pid, w.exitcode)
             workers[i] = ctx.Process(target=_worker_main, args=worker_args, daemon=False)
             workers[i].start()
         if stopping and not any(w.is_alive() for w in workers):
-            return 0
+            log.info("stopped (%d workers)", len(workers))
+            return 1 if failed else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bifrost.observability.record import RequestRecord
@@ -27,3 +29,8 @@ class RequestContext:
     @property
     def request_id(self) -> str:
         return self.record.request_id
+
+
+def request_id(headers: Mapping[str, str]) -> str:
+    """The client's `x-request-id`, else a new one (returned on every answer)."""
+    return headers.get("x-request-id") or os.urandom(16).hex()

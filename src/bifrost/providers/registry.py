@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from bifrost.config.model import ClientConfig, Config, KeyConfig, ProviderConfig
 from bifrost.core.context import RequestContext
 from bifrost.core.errors import GatewayError
 from bifrost.providers.base import ChatStream, Provider
 from bifrost.providers.openai import OpenAICompatibleProvider
-
-log = logging.getLogger("bifrost")
 
 
 class UnsupportedProvider(Provider):
@@ -40,16 +36,15 @@ def _provider_class(config: ProviderConfig) -> type[Provider]:
     return UnsupportedProvider
 
 
+def unsupported_warnings(config: Config) -> list[str]:
+    """One line per configured provider this build accepts but cannot call yet (serving and `bifrost check`)."""
+    return [
+        f"provider {name}: type '{pconf.base_type}' is not supported yet; its requests will answer 501"
+        for name, pconf in config.providers.items()
+        if _provider_class(pconf) is UnsupportedProvider
+    ]
+
+
 def build_providers(config: Config) -> dict[str, Provider]:
     client: ClientConfig = config.client
-    providers: dict[str, Provider] = {}
-    for name, pconf in config.providers.items():
-        cls = _provider_class(pconf)
-        if cls is UnsupportedProvider:
-            log.warning(
-                "provider %s: type '%s' is not supported yet; its requests will answer 501",
-                name,
-                pconf.base_type,
-            )
-        providers[name] = cls(pconf, client)
-    return providers
+    return {name: _provider_class(pconf)(pconf, client) for name, pconf in config.providers.items()}

@@ -6,6 +6,7 @@ import orjson
 from aiohttp import web
 
 from bifrost.config.model import Config
+from bifrost.core.context import request_id
 from bifrost.core.errors import GatewayError
 from bifrost.server.gateway import Gateway, Observer
 from bifrost.server.routes.openai import OpenAIRoutes
@@ -53,9 +54,10 @@ def _register_optional_routes(app: web.Application, gateway: Gateway) -> None:
 
 async def _health(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY_KEY]
+    headers = {"x-request-id": request_id(request.headers)}
     if gateway.draining:
-        return web.json_response({"status": "draining"}, status=503, dumps=_dumps)
-    return web.json_response({"status": "ok", "providers": list(gateway.providers)}, dumps=_dumps)
+        return web.json_response({"status": "draining"}, status=503, dumps=_dumps, headers=headers)
+    return web.json_response({"status": "ok", "providers": list(gateway.providers)}, dumps=_dumps, headers=headers)
 
 
 async def _not_found(request: web.Request) -> web.Response:
@@ -66,7 +68,10 @@ async def _not_found(request: web.Request) -> web.Response:
         code="route_not_found",
     )
     return web.Response(
-        status=404, body=orjson.dumps({"error": exc.openai_error()}), content_type="application/json"
+        status=404,
+        body=orjson.dumps({"error": exc.openai_error()}),
+        content_type="application/json",
+        headers={"x-request-id": request_id(request.headers)},
     )
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from typing import Any, Protocol
 
@@ -16,7 +15,7 @@ import orjson
 from aiohttp import web
 
 from bifrost.config.model import Config
-from bifrost.core.context import RequestContext
+from bifrost.core.context import RequestContext, request_id
 from bifrost.core.engine import Engine
 from bifrost.core.errors import GatewayError, bad_request
 from bifrost.core.routing import Router
@@ -136,7 +135,7 @@ class Gateway:
     def context(self, request: web.Request, route: str, method: str) -> RequestContext:
         headers = request.headers
         record = RequestRecord(
-            request_id=headers.get("x-request-id") or os.urandom(16).hex(),
+            request_id=request_id(headers),
             started_at=time.time(),
             route=route,
             method=method,

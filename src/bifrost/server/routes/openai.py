@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from bifrost.core.context import RequestContext, Target
+from bifrost.core.context import RequestContext, Target, request_id
 from bifrost.core.errors import GatewayError, bad_request
 from bifrost.observability.record import RequestRecord
 from bifrost.providers.base import ChatStream, Provider
@@ -139,7 +139,8 @@ class OpenAIRoutes:
         return await self._serve(request, "embedding")
 
     async def models(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.gw.models_body, content_type="application/json")
+        headers = {"x-request-id": request_id(request.headers)}
+        return web.Response(body=self.gw.models_body, content_type="application/json", headers=headers)
 
     async def _serve(self, request: web.Request, method: str) -> web.StreamResponse:
         gw = self.gw

@@ -167,7 +167,8 @@ def message_events(plan: Plan, model: str) -> list[bytes]:
     events.append(
         sse_event(
             "message_delta",
-            {"type": "message_delta", "delta": delta, "usage": {"output_tokens": plan.completion_tokens}},
+            # the real API repeats the cumulative input and cache counts here (clients such as LangChain read them)
+            {"type": "message_delta", "delta": delta, "usage": _usage(plan)},
         )
     )
     events.append(sse_event("message_stop", {"type": "message_stop"}))
