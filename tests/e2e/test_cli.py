@@ -164,6 +164,9 @@ def test_startup_report(fake: FakeProvider, start_gateway: GatewayFactory) -> No
     config = openai_config(fake.url)
     config["providers"]["openai"]["keys"][1]["value"] = "env.BIFROST_TEST_MISSING_VAR"
     gw = start_gateway(config, log_level="info")
+    deadline = time.monotonic() + 10
+    while "listening on" not in gw.logs() and time.monotonic() < deadline:  # the report is logged once bound
+        time.sleep(0.05)
     report = gw.logs()
     lines = {name: [line for line in report.splitlines() if f"provider {name} " in line]
              for name in ("openai", "groq", "local-vllm")}
