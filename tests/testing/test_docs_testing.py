@@ -22,6 +22,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 
 from bifrost.testing.fake_provider import FakeProvider, create_app
@@ -288,3 +289,16 @@ def test_every_script_field_and_control_route_is_documented() -> None:
     assert routes, "no control routes found"
     undocumented = [route for route in sorted(routes) if f"`{route}`" not in text]
     assert not undocumented, f"docs/testing.md does not describe control route(s) {undocumented}"
+
+
+def test_python_snippets_run(fake: FakeProvider, demo_gateway: GatewayProcess) -> None:
+    """The page's Python blocks run as written (``client`` is an OpenAI SDK client on the gateway)."""
+    blocks = re.findall(r"```python\n(.*?)\n```", DOC.read_text(), re.S)
+    assert len(blocks) == 2
+    client = openai.OpenAI(base_url=demo_gateway.v1_url, api_key="not-needed", max_retries=0)
+    namespace: dict[str, Any] = {"client": client}
+    for block in blocks:
+        exec(compile(block, str(DOC), "exec"), namespace)
+    assert namespace["fake"].url.startswith("http://127.0.0.1:")  # the first block's own fake, stopped again
+    assert namespace["reply"].choices[0].message.content == "scripted"
+    assert fake.control.last()["headers"]["x-fake-script"] == '{"reply": "scripted"}'

@@ -234,8 +234,8 @@ def test_anthropic_models(fake: FakeProvider) -> None:
     assert status == 200
     page = json.loads(raw)
     assert set(page) == {"data", "has_more", "first_id", "last_id"}
-    for item in page["data"]:
-        no_extra(at.ModelInfo.model_validate(item))
+    for item in page["data"]:  # extras allowed: older SDKs in the supported range lack newer fields
+        at.ModelInfo.model_validate(item)
 
 
 @pytest.mark.parametrize("status", (400, 401, 403, 404, 429, 500, 529))
