@@ -186,7 +186,8 @@ async def count_tokens(call: Call) -> web.StreamResponse:
 
 async def models(call: Call) -> web.StreamResponse:
     data = [
-        {"type": "model", "id": m, "display_name": m, "created_at": "2024-10-22T00:00:00Z"} for m in MODELS
+        {"type": "model", "id": m, "display_name": m, "created_at": "2024-10-22T00:00:00Z", "lifecycle": "active"}
+        for m in MODELS
     ]
     return json_response(
         call, {"data": data, "has_more": False, "first_id": MODELS[0], "last_id": MODELS[-1]}
