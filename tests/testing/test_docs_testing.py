@@ -228,10 +228,11 @@ def check(example: Example, printed: str) -> None:
 
 
 @pytest.fixture
-def demo_gateway(fake: FakeProvider, start_gateway: GatewayFactory) -> GatewayProcess:
-    """A gateway on the packaged demo config, every provider played by the test's fake."""
+def demo_gateway(fake: FakeProvider, start_gateway: GatewayFactory, tmp_path: Path) -> GatewayProcess:
+    """A gateway on the packaged demo config, every provider played by the test's fake (as `bifrost demo`)."""
     config = (files("bifrost") / "examples" / "demo.config.json").read_text(encoding="utf-8")
-    return start_gateway(config, env={"BIFROST_DEMO_UPSTREAM": fake.url})
+    env = {"BIFROST_DEMO_UPSTREAM": fake.url, "BIFROST_DEMO_LOGS_DB": str(tmp_path / "demo-logs.db")}
+    return start_gateway(config, env=env)
 
 
 def _script_headers(fake: FakeProvider) -> list[str | None]:
