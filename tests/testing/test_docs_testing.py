@@ -28,6 +28,7 @@ import pytest
 from bifrost.testing.fake_provider import FakeProvider, create_app
 from bifrost.testing.fake_provider.script import MATCH_FIELDS, SCRIPT_FIELDS
 from harness import GatewayFactory, GatewayProcess
+from resilience.helpers import sse_frames
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
 DEMO_URL = "http://127.0.0.1:8080"
@@ -183,20 +184,6 @@ def subset(expected: Any, actual: Any, where: str = "$") -> None:
         assert actual == expected, f"{where}: {actual!r} != {expected!r}"
 
 
-def sse_frames(text: str) -> list[tuple[str | None, str]]:
-    frames = []
-    for frame in re.split(r"\r?\n\r?\n", text.strip()):
-        event = None
-        data = []
-        for line in frame.splitlines():
-            if line.startswith("event:"):
-                event = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
-        frames.append((event, "\n".join(data)))
-    return frames
-
-
 def check(example: Example, printed: str) -> None:
     if example.kind == "json":
         subset(json.loads(example.expect), json.loads(printed))
@@ -211,7 +198,7 @@ def check(example: Example, printed: str) -> None:
             assert got_headers.get(name.lower()) == value.strip(), f"header {name}: {got_headers}"
         subset(json.loads(want_body), json.loads(got_body))
     elif example.kind == "sse":
-        want, got = sse_frames(example.expect), sse_frames(printed)
+        want, got = sse_frames(example.expect.encode()), sse_frames(printed.encode())
         assert len(got) == len(want), f"{len(got)} frames, documented {len(want)}:\n{printed}"
         for i, ((want_event, want_data), (got_event, got_data)) in enumerate(zip(want, got, strict=True)):
             assert got_event == want_event, f"frame {i}"

@@ -20,6 +20,7 @@ from google.genai import types as gt
 
 from bifrost.testing.fake_provider import FakeProvider
 from openapi_schema import validate_openai
+from resilience.helpers import sse_frames as frames
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 CLAUDE = "claude-3-5-sonnet-20241022"
@@ -51,23 +52,6 @@ def call(
             return resp.status, dict(resp.headers), resp.read()
     except urllib.error.HTTPError as err:
         return err.code, dict(err.headers), err.read()
-
-
-def frames(raw: bytes) -> list[tuple[str | None, str]]:
-    """(event name, data) of each SSE frame."""
-    out = []
-    for frame in raw.decode().split("\n\n"):
-        if not frame.strip():
-            continue
-        event = None
-        data = []
-        for line in frame.split("\n"):
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: "):
-                data.append(line[6:])
-        out.append((event, "\n".join(data)))
-    return out
 
 
 def no_extra(model: pydantic.BaseModel, where: str = "$") -> None:
