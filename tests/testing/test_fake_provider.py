@@ -319,7 +319,9 @@ def test_anthropic_errors(fake: FakeProvider, ctl: FakeControl) -> None:
         ant(fake).messages.create(**MESSAGES)
     status, _, raw = post(fake.url + "/v1/messages", {"model": CLAUDE, "messages": []}, ANTHROPIC_HEADERS)
     assert status == 400
-    assert json.loads(raw) == {
+    error = json.loads(raw)
+    assert error.pop("request_id").startswith("req_")
+    assert error == {
         "type": "error",
         "error": {"type": "invalid_request_error", "message": "max_tokens: Field required"},
     }

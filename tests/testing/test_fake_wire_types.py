@@ -226,7 +226,9 @@ def test_anthropic_models(fake: FakeProvider) -> None:
 def test_anthropic_errors(fake: FakeProvider, status: int) -> None:
     got, _, raw = call(fake, "/v1/messages", _anthropic_body(), ANTHROPIC_HEADERS, {"status": status})
     assert got == status
-    no_extra(at.ErrorResponse.model_validate(json.loads(raw), strict=True))
+    error = at.ErrorResponse.model_validate(json.loads(raw), strict=True)
+    no_extra(error)
+    assert error.request_id and error.request_id.startswith("req_")  # as the real API's error bodies
 
 
 def test_anthropic_stream_error_event(fake: FakeProvider) -> None:

@@ -34,7 +34,7 @@ _STOP_REASONS = {
 def error_body(status: int, message: str, error_type: str | None, code: str | None) -> dict[str, Any]:
     if error_type is None:
         error_type = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    return {"type": "error", "error": {"type": error_type, "message": message}}
+    return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": new_id("req_")}
 
 
 def stream_error(message: str, error_type: str | None) -> bytes:
