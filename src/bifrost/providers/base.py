@@ -121,7 +121,25 @@ class Provider:
             400, f"provider {self.name} does not support embeddings", provider=self.name, param="model"
         )
 
+    async def list_models(self, key: KeyConfig | None) -> list[str]:
+        """The model ids the provider's own list endpoint names (none by default)."""
+        return []
+
     # -- HTTP helpers for subclasses -----------------------------------------------------------------
+    async def get_json(self, url: str, headers: dict[str, str], key: KeyConfig | None) -> dict[str, Any]:
+        """GET and return the JSON answer within the request timeout; an error status becomes the upstream's error."""
+        assert self.session is not None
+        try:
+            async with self.session.get(url, headers=headers, timeout=self._timeout) as resp:
+                status, data, resp_headers = resp.status, await resp.read(), resp.headers
+        except TimeoutError:
+            raise upstream_timeout(self.name, self.request_timeout) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise upstream_unreachable(self.name, _describe(exc)) from None
+        if status >= 400:
+            raise self.error_from(status, data, resp_headers, key)
+        return self.parse_json(data)
+
     def headers(self, auth: dict[str, str], ctx: RequestContext) -> dict[str, str]:
         headers = {**self._base_headers, **auth}
         if ctx.extra_headers:

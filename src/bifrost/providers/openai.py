@@ -57,6 +57,7 @@ class OpenAICompatibleProvider(Provider):
         self.chat_url = root + "/chat/completions"
         self.completions_url = root + "/completions"
         self.embeddings_url = root + "/embeddings"
+        self.models_url = root + "/models"
         self._key_headers: dict[str | None, dict[str, str]] = {}
         # OpenAI itself supports stream_options.include_usage; other servers may reject it, so only ask it
         # of them when meta_config.stream_usage is true. The usage feeds metrics and cost.
@@ -80,6 +81,12 @@ class OpenAICompatibleProvider(Provider):
         self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
     ) -> dict[str, Any] | ChatStream:
         return await self._call(self.chat_url, body, model, key, ctx)
+
+    async def list_models(self, key: KeyConfig | None) -> list[str]:
+        """Ids from the OpenAI-style ``GET /v1/models``."""
+        headers = {**self._base_headers, **({"Authorization": f"Bearer {key.value}"} if key and key.value else {})}
+        page = await self.get_json(self.models_url, headers, key)
+        return [m["id"] for m in page.get("data") or () if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
     async def text_completion(
         self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext

@@ -33,6 +33,10 @@ def _provider_class(config: ProviderConfig) -> type[Provider]:
         except ImportError:  # pragma: no cover - during development only
             return UnsupportedProvider
         return AnthropicProvider
+    if config.base_type == "gemini":
+        from bifrost.providers.gemini.provider import GeminiProvider
+
+        return GeminiProvider
     return UnsupportedProvider
 
 

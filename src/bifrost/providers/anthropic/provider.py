@@ -47,6 +47,7 @@ class AnthropicProvider(Provider):
         root = self.base_url if self.base_url.endswith("/v1") else self.base_url + "/v1"
         self.messages_url = root + "/messages"
         self.count_tokens_url = root + "/messages/count_tokens"
+        self.models_url = root + "/models?limit=1000"
         self.default_max_tokens = int(config.meta_config.get("default_max_tokens", 4096))
 
     def auth(self, key: KeyConfig | None, ctx: RequestContext, version: str | None = None) -> dict[str, str]:
@@ -55,6 +56,14 @@ class AnthropicProvider(Provider):
         if secret:
             headers["x-api-key"] = secret
         return headers
+
+    async def list_models(self, key: KeyConfig | None) -> list[str]:
+        """Ids from ``GET /v1/models`` (one page of up to 1000)."""
+        headers = {**self._base_headers, "anthropic-version": API_VERSION}
+        if key is not None and key.value:
+            headers["x-api-key"] = key.value
+        page = await self.get_json(self.models_url, headers, key)
+        return [m["id"] for m in page.get("data") or () if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
     def parse_error(self, data: bytes) -> tuple[str | None, str | None, str | None, str | None]:
         try:
