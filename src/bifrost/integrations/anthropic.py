@@ -24,8 +24,11 @@ Request rules (`anthropic_request_to_openai`)
   ``parallel_tool_calls: false``.
 * ``max_tokens``, ``temperature``, ``top_p`` copied; ``stop_sequences`` -> ``stop``; ``stream`` copied and,
   when streaming, ``stream_options: {"include_usage": true}`` so usage reaches ``message_delta``;
-  ``metadata.user_id`` -> ``user``. ``top_k`` and ``thinking`` have no OpenAI equivalent and are dropped,
-  as is every other field (``service_tier``, ``container``, ``mcp_servers``...).
+  ``metadata.user_id`` -> ``user``. Extended thinking ``{"type": "enabled", "budget_tokens": B}`` ->
+  ``reasoning_effort`` (`effort_for_budget`: B <= 1024 low, <= 8192 medium, else high), which the provider
+  translates on (Gemini ``thinkingConfig``; OpenAI reasoning models take it as is, see
+  ``Provider.adapt_translated``); disabled thinking sends nothing. ``top_k`` has no OpenAI equivalent and is
+  dropped, as is every other field (``service_tier``, ``container``, ``mcp_servers``...).
 
 Response rules (`openai_response_to_anthropic`, `OpenAIStreamToAnthropic`)
 -------------------------------------------------------------------------
@@ -58,6 +61,7 @@ __all__ = [
     "OpenAIStreamToAnthropic",
     "TranslationError",
     "anthropic_request_to_openai",
+    "effort_for_budget",
     "openai_error_to_anthropic",
     "openai_response_to_anthropic",
 ]
@@ -122,6 +126,9 @@ def anthropic_request_to_openai(body: JSONDict) -> JSONDict:
         user_id = metadata.get("user_id")
         if isinstance(user_id, str) and user_id:
             out["user"] = user_id
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        out["reasoning_effort"] = effort_for_budget(thinking.get("budget_tokens"))
 
     tools = body.get("tools")
     if tools:
@@ -142,6 +149,13 @@ def anthropic_request_to_openai(body: JSONDict) -> JSONDict:
             if choice.get("disable_parallel_tool_use") is True:
                 out["parallel_tool_calls"] = False
     return out
+
+
+def effort_for_budget(budget: Any) -> str:
+    """A thinking token budget (Anthropic ``budget_tokens``, Gemini ``thinkingBudget``) -> ``reasoning_effort``."""
+    if not isinstance(budget, int) or isinstance(budget, bool):
+        return "medium"
+    return "low" if budget <= 1024 else "medium" if budget <= 8192 else "high"
 
 
 def _tool(tool: Any, k: int) -> JSONDict:

@@ -121,6 +121,10 @@ class Provider:
             400, f"provider {self.name} does not support embeddings", provider=self.name, param="model"
         )
 
+    def adapt_translated(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        """A canonical request translated from another wire, adjusted for this provider's model (a copy)."""
+        return body
+
     async def list_models(self, key: KeyConfig | None) -> list[str]:
         """The model ids the provider's own list endpoint names (none by default)."""
         return []

@@ -6,6 +6,7 @@ gateway does not know reaches the upstream untouched, so new OpenAI parameters w
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,6 +31,11 @@ DEFAULT_ENDPOINTS: dict[str, tuple[str, str]] = {
     "fireworks": ("https://api.fireworks.ai/inference", "/v1"),
     "vllm": ("http://localhost:8000", "/v1"),
 }
+
+
+# OpenAI's reasoning models: they take max_completion_tokens (max_tokens is rejected), and no sampling knobs
+REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
+_NOT_FOR_REASONING = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs")
 
 
 def _ask_for_usage(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -81,6 +87,20 @@ class OpenAICompatibleProvider(Provider):
         self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
     ) -> dict[str, Any] | ChatStream:
         return await self._call(self.chat_url, body, model, key, ctx)
+
+    def adapt_translated(self, body: dict[str, Any], model: str) -> dict[str, Any]:
+        """A request translated from another wire (Anthropic, GenAI) for an OpenAI reasoning model (o-series,
+        gpt-5 family): ``max_tokens`` becomes ``max_completion_tokens`` and the sampling parameters those models
+        reject are dropped. For another OpenAI model, ``reasoning_effort`` (from extended thinking) is dropped
+        on OpenAI itself, which rejects it there; other OpenAI-compatible servers receive it."""
+        if REASONING_MODEL.match(model):
+            out = {k: v for k, v in body.items() if k not in _NOT_FOR_REASONING}
+            if "max_tokens" in out:
+                out["max_completion_tokens"] = out.pop("max_tokens")
+            return out
+        if "reasoning_effort" in body and self.config.name == "openai":
+            return {k: v for k, v in body.items() if k != "reasoning_effort"}
+        return body
 
     async def list_models(self, key: KeyConfig | None) -> list[str]:
         """Ids from the OpenAI-style ``GET /v1/models``."""

@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from bifrost.config.model import Config
+from bifrost.core.catalog import ModelCatalog
 from bifrost.core.context import RequestContext, request_id
 from bifrost.core.engine import Engine
 from bifrost.core.errors import GatewayError, bad_request
@@ -87,21 +88,14 @@ class Gateway:
             {k.value for p in config.providers.values() for k in p.keys if k.value and len(k.value) >= 4},
             key=len, reverse=True,
         ))
-        self.models_body = orjson.dumps(
-            {
-                "object": "list",
-                "data": [
-                    {"id": mid, "object": "model", "created": 0, "owned_by": mid.split("/", 1)[0]}
-                    for mid in self.router.model_ids
-                ],
-            }
-        )
+        self.catalog = ModelCatalog(self.providers)
 
     async def start(self) -> None:
         for provider in self.providers.values():
             await provider.start()
 
     async def close(self) -> None:
+        await self.catalog.close()
         for provider in self.providers.values():
             await provider.close()
 

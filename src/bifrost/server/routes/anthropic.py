@@ -70,6 +70,12 @@ class AnthropicRoutes:
     def register(self, app: web.Application) -> None:
         app.router.add_post("/anthropic/v1/messages", self.messages)
         app.router.add_post("/anthropic/v1/messages/count_tokens", self.count_tokens)
+        app.router.add_get("/anthropic/v1/models", self.models)
+
+    async def models(self, request: web.Request) -> web.Response:
+        catalog = self.gw.catalog
+        await catalog.current()
+        return web.Response(body=catalog.render("anthropic", _models_body), content_type="application/json")
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         gw = self.gw
@@ -97,7 +103,8 @@ class AnthropicRoutes:
                 if isinstance(provider, AnthropicProvider):
                     return await provider.messages(dict(body), target.model, key, ctx, version, beta)
                 assert canonical is not None
-                return await provider.chat(dict(canonical), target.model, key, ctx)
+                translated = provider.adapt_translated(dict(canonical), target.model)
+                return await provider.chat(translated, target.model, key, ctx)
 
             result = await gw.engine.run(ctx, targets, call)
             native = gw.providers[record.provider or ""].wire == "anthropic"
@@ -204,6 +211,22 @@ class AnthropicRoutes:
             )
         except GatewayError as exc:
             return anthropic_error_response(exc, ctx, gw)
+
+
+def _models_body(entries: list[tuple[str, str]]) -> bytes:
+    """Anthropic's model list shape; ids are `provider/model`, usable as the `model` of a request."""
+    data = [
+        {"type": "model", "id": f"{p}/{m}", "display_name": m, "created_at": "1970-01-01T00:00:00Z"}
+        for p, m in entries
+    ]
+    return orjson.dumps(
+        {
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+    )
 
 
 def _prompt_tokens(usage: dict[str, Any]) -> int:

@@ -139,8 +139,11 @@ class OpenAIRoutes:
         return await self._serve(request, "embedding")
 
     async def models(self, request: web.Request) -> web.Response:
+        catalog = self.gw.catalog
+        await catalog.current()
         headers = {"x-request-id": request_id(request.headers)}
-        return web.Response(body=self.gw.models_body, content_type="application/json", headers=headers)
+        body = catalog.render("openai", _models_body)
+        return web.Response(body=body, content_type="application/json", headers=headers)
 
     async def _serve(self, request: web.Request, method: str) -> web.StreamResponse:
         gw = self.gw
@@ -239,6 +242,11 @@ class OpenAIRoutes:
         with contextlib.suppress(ConnectionError):
             await response.write_eof(tail)
         return response
+
+
+def _models_body(entries: list[tuple[str, str]]) -> bytes:
+    data = [{"id": f"{p}/{m}", "object": "model", "created": 0, "owned_by": p} for p, m in entries]
+    return orjson.dumps({"object": "list", "data": data})
 
 
 def _take_usage(record: RequestRecord, usage: dict[str, Any]) -> None:

@@ -1,4 +1,12 @@
-"""Gemini wire format: models/{model}:generateContent, :streamGenerateContent, :countTokens."""
+"""Gemini wire format: models/{model}:generateContent, :streamGenerateContent, :countTokens, :embedContent,
+:batchEmbedContents, and GET models.
+
+Requests are checked as strictly as Gemini checks them: an unknown top-level or ``generationConfig`` field,
+or a schema keyword outside Gemini's subset in ``functionDeclarations[].parameters`` / ``responseSchema``,
+is a 400 in Google's words ("Invalid JSON payload received. Unknown name ..."); on ``gemini-3`` models a
+replayed ``functionCall`` without its ``thoughtSignature`` is a 400 too. With a scripted ``thinking``, the
+first function call of an answer carries `SIGNATURE` as its ``thoughtSignature``, as thinking models do.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +14,24 @@ from typing import Any
 
 from aiohttp import web
 
+from .openai_wire import embedding_vector
 from .reply import Plan, content_text, make_plan, new_id, split_words
 from .respond import Call, Wire, error_response, json_response, send_events, sse
 
-MODELS = ("gemini-1.5-flash", "gemini-1.5-pro", "gemini-2.0-flash")
+MODELS = ("gemini-1.5-flash", "gemini-1.5-pro", "gemini-2.0-flash", "gemini-2.5-flash", "text-embedding-004")
+SIGNATURE = "ZmFrZS10aG91Z2h0LXNpZ25hdHVyZQ=="  # base64 of "fake-thought-signature"
+
+_TOP_LEVEL = frozenset({"contents", "systemInstruction", "system_instruction", "tools", "toolConfig",
+                        "tool_config", "generationConfig", "generation_config", "safetySettings",
+                        "safety_settings", "cachedContent", "cached_content", "labels", "model"})
+_GENERATION = frozenset({"temperature", "topP", "topK", "maxOutputTokens", "stopSequences", "candidateCount",
+                         "seed", "presencePenalty", "frequencyPenalty", "responseMimeType", "responseSchema",
+                         "responseJsonSchema", "thinkingConfig", "responseLogprobs", "logprobs",
+                         "responseModalities", "speechConfig", "mediaResolution", "imageConfig"})
+_SCHEMA = frozenset({"type", "format", "title", "description", "nullable", "enum", "items", "minItems",
+                     "maxItems", "properties", "required", "minProperties", "maxProperties", "minLength",
+                     "maxLength", "pattern", "minimum", "maximum", "default", "example", "anyOf",
+                     "propertyOrdering"})
 
 _STATUSES = {
     400: "INVALID_ARGUMENT",
@@ -76,11 +98,66 @@ def _usage(plan: Plan) -> dict[str, int]:
     return usage
 
 
-def _function_call(tc: Any) -> dict[str, Any]:
-    call: dict[str, Any] = {"name": tc.name, "args": tc.input}
-    if tc.id:
-        call["id"] = tc.id
-    return {"functionCall": call}
+def _function_calls(plan: Plan) -> list[dict[str, Any]]:
+    parts = []
+    for i, tc in enumerate(plan.tool_calls):
+        call: dict[str, Any] = {"name": tc.name, "args": tc.input}
+        if tc.id:
+            call["id"] = tc.id
+        part: dict[str, Any] = {"functionCall": call}
+        if i == 0 and plan.thinking is not None:
+            part["thoughtSignature"] = SIGNATURE
+        parts.append(part)
+    return parts
+
+
+def _unknown(names: Any, known: frozenset[str], where: str) -> str | None:
+    for name in names:
+        if name not in known:
+            return f"Invalid JSON payload received. Unknown name \"{name}\" at '{where}': Cannot find field."
+    return None
+
+
+def _schema_problem(schema: Any, where: str) -> str | None:
+    if not isinstance(schema, dict):
+        return None
+    problem = _unknown(schema, _SCHEMA, where)
+    if problem:
+        return problem
+    for name, sub in (schema.get("properties") or {}).items():
+        problem = _schema_problem(sub, f"{where}.properties[{name}].value")
+        if problem:
+            return problem
+    for i, sub in enumerate(schema.get("anyOf") or ()):
+        problem = _schema_problem(sub, f"{where}.any_of[{i}]")
+        if problem:
+            return problem
+    return _schema_problem(schema.get("items"), f"{where}.items")
+
+
+def validate(model: str, body: dict[str, Any]) -> str | None:
+    """What Gemini would reject in a generateContent body, in its words; None when it is fine."""
+    problem = _unknown(body, _TOP_LEVEL, "")
+    config = body.get("generationConfig")
+    if problem is None and isinstance(config, dict):
+        problem = _unknown(config, _GENERATION, "generation_config") or _schema_problem(
+            config.get("responseSchema"), "generation_config.response_schema"
+        )
+    for i, tool in enumerate(body.get("tools") or ()):
+        for j, decl in enumerate((tool or {}).get("functionDeclarations") or ()):
+            problem = problem or _schema_problem(
+                decl.get("parameters"), f"tools[{i}].function_declarations[{j}].parameters"
+            )
+    if problem is None and model.startswith("gemini-3"):
+        for i, content in enumerate(body.get("contents") or ()):
+            calls = [p for p in (content or {}).get("parts") or () if isinstance(p, dict) and "functionCall" in p]
+            if calls and "thoughtSignature" not in calls[0]:
+                problem = (
+                    f"Function call is missing a thought_signature in functionCall parts. This is required for "
+                    f"tools to work correctly. Additional data, function call `default_api:"
+                    f"{calls[0]['functionCall'].get('name')}` , position {i + 1}."
+                )
+    return problem
 
 
 def _response(parts: list[dict[str, Any]], model: str, rid: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +171,7 @@ def generate(plan: Plan, model: str) -> dict[str, Any]:
         parts.append({"text": plan.thinking, "thought": True})
     if plan.text or not plan.tool_calls:
         parts.append({"text": plan.text})
-    parts.extend(_function_call(tc) for tc in plan.tool_calls)
+    parts.extend(_function_calls(plan))
     data = _response(parts, model, new_id(""), {"finishReason": finish_reason(plan.finish_reason)})
     data["usageMetadata"] = _usage(plan)
     return data
@@ -107,7 +184,7 @@ def stream_chunks(plan: Plan, model: str) -> list[dict[str, Any]]:
         pieces.append([{"text": plan.thinking, "thought": True}])
     pieces.extend([{"text": word}] for word in split_words(plan.text))
     if plan.tool_calls:
-        pieces.append([_function_call(tc) for tc in plan.tool_calls])
+        pieces.append(_function_calls(plan))
     if not pieces:
         pieces.append([{"text": ""}])
     running = {"promptTokenCount": plan.prompt_tokens, "totalTokenCount": plan.prompt_tokens}
@@ -124,6 +201,8 @@ def stream_chunks(plan: Plan, model: str) -> list[dict[str, Any]]:
 
 async def handle(call: Call) -> web.StreamResponse:
     action = call.request.match_info["target"].rpartition(":")[2]
+    if action in ("embedContent", "batchEmbedContents"):
+        return _embed(call, action)
     if action not in ("generateContent", "streamGenerateContent", "countTokens"):
         return error_response(call, 404, f"Method {action!r} not found for model {call.model!r}.")
     chars, last_user = _input(call.body)
@@ -132,6 +211,9 @@ async def handle(call: Call) -> web.StreamResponse:
         return json_response(call, {"totalTokens": int(scripted.get("prompt_tokens", max(1, chars // 4)))})
     if not isinstance(call.body.get("contents"), list) or not call.body["contents"]:
         return error_response(call, 400, "* GenerateContentRequest.contents: contents is not specified")
+    problem = validate(call.model, call.body)
+    if problem is not None:
+        return error_response(call, 400, problem)
     plan = make_plan(call.script, call.model, chars, last_user)
     if action == "generateContent":
         return json_response(call, generate(plan, call.model))
@@ -141,7 +223,31 @@ async def handle(call: Call) -> web.StreamResponse:
     return json_response(call, chunks)  # without alt=sse Gemini streams one JSON array
 
 
+def _embed(call: Call, action: str) -> web.Response:
+    requests = call.body.get("requests") if action == "batchEmbedContents" else [call.body]
+    if not isinstance(requests, list) or not requests:
+        return error_response(call, 400, "* BatchEmbedContentsRequest.requests: requests is not specified")
+    embeddings = []
+    for i, request in enumerate(requests):
+        content = request.get("content") if isinstance(request, dict) else None
+        if not isinstance(content, dict) or not isinstance(content.get("parts"), list):
+            return error_response(call, 400, f"* requests[{i}].content: content is not specified")
+        if action == "batchEmbedContents" and request.get("model") != f"models/{call.model}":
+            return error_response(
+                call, 400, f"Model mismatch: requests[{i}].model must be models/{call.model}"
+            )
+        dims = int(request.get("outputDimensionality") or 8)
+        embeddings.append({"values": embedding_vector(content_text(content["parts"]), dims)})
+    if action == "embedContent":
+        return json_response(call, {"embedding": embeddings[0]})
+    return json_response(call, {"embeddings": embeddings})
+
+
 async def models(call: Call) -> web.StreamResponse:
-    methods = ["generateContent", "streamGenerateContent", "countTokens"]
-    data = [{"name": f"models/{m}", "displayName": m, "supportedGenerationMethods": methods} for m in MODELS]
+    data = []
+    for m in MODELS:
+        methods = ["embedContent", "batchEmbedContents"] if "embedding" in m else [
+            "generateContent", "streamGenerateContent", "countTokens"
+        ]
+        data.append({"name": f"models/{m}", "displayName": m, "supportedGenerationMethods": methods})
     return json_response(call, {"models": data})
