@@ -50,6 +50,9 @@ def _register_optional_routes(app: web.Application, gateway: Gateway) -> None:
         pass
     else:
         AnthropicRoutes(gateway).register(app)
+    from bifrost.server.routes.genai import GenaiRoutes
+
+    GenaiRoutes(gateway).register(app)
 
 
 async def _health(request: web.Request) -> web.Response:
