@@ -16,11 +16,14 @@ from bifrost.testing.fake_provider import FakeProvider
 from conftest import GatewayProcess, openai_config
 from openapi_schema import validate_openai
 
-from .matrix import CLAUDE, column
+from .matrix import CLAUDE, GEMINI, column
 
 ANTHROPIC_KEY = "sk-ant-test"
+GEMINI_KEY = "gk-gemini-test"
+GEMINI_3 = "gemini-3-pro-preview"  # a thinking model that requires thought signatures back
+GEMINI_EMBED = "text-embedding-004"
 OPENAI_KEYS = ("sk-test-main", "sk-test-spare")
-SECRETS = (ANTHROPIC_KEY, *OPENAI_KEYS, "gsk-test")
+SECRETS = (ANTHROPIC_KEY, GEMINI_KEY, *OPENAI_KEYS, "gsk-test")
 ANTHROPIC_VERSION = "2023-06-01"  # what the gateway sends when translating
 
 # A 1x1 transparent PNG and a minimal one-page PDF, base64.
@@ -36,18 +39,20 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopba
 
 
 def conformance_config(fake_url: str) -> dict[str, Any]:
-    """The typical e2e config plus an ``anthropic`` provider whose key lists the Claude model, all on the fake."""
+    """The typical e2e config plus ``anthropic`` and ``gemini`` providers whose keys list their models, all on
+    the fake."""
+    network = {"base_url": fake_url, "retry_backoff_initial_ms": 10, "retry_backoff_max_ms": 50}
     return openai_config(
         fake_url,
         providers={
             "anthropic": {
                 "keys": [{"name": "ant", "value": ANTHROPIC_KEY, "models": [CLAUDE]}],
-                "network_config": {
-                    "base_url": fake_url,
-                    "retry_backoff_initial_ms": 10,
-                    "retry_backoff_max_ms": 50,
-                },
-            }
+                "network_config": network,
+            },
+            "gemini": {
+                "keys": [{"name": "gem", "value": GEMINI_KEY, "models": [GEMINI, GEMINI_3, GEMINI_EMBED]}],
+                "network_config": network,
+            },
         },
     )
 
@@ -205,6 +210,18 @@ def check_openai_upstream(req: Mapping[str, Any]) -> dict[str, Any]:
     assert req["path"] == "/v1/chat/completions", req["path"]
     assert req["headers"].get("authorization") in {f"Bearer {k}" for k in OPENAI_KEYS}
     assert "x-api-key" not in req["headers"] and "anthropic-version" not in req["headers"]
+    body: dict[str, Any] = req["body"]
+    return body
+
+
+def check_gemini_upstream(
+    req: Mapping[str, Any], model: str = GEMINI, action: str = "generateContent"
+) -> dict[str, Any]:
+    """A request that reached Gemini's wire: URL, key header (never in the URL); returns its body."""
+    assert req["path"] == f"/v1beta/models/{model}:{action}", req["path"]
+    assert req["query"] == ({"alt": "sse"} if action == "streamGenerateContent" else {}), req["query"]
+    assert req["headers"].get("x-goog-api-key") == GEMINI_KEY
+    assert "authorization" not in req["headers"] and "x-api-key" not in req["headers"]
     body: dict[str, Any] = req["body"]
     return body
 

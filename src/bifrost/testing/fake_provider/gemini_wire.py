@@ -216,7 +216,12 @@ async def handle(call: Call) -> web.StreamResponse:
         return error_response(call, 400, problem)
     plan = make_plan(call.script, call.model, chars, last_user)
     if action == "generateContent":
-        return json_response(call, generate(plan, call.model))
+        data = generate(plan, call.model)
+        count = (call.body.get("generationConfig") or {}).get("candidateCount")
+        if isinstance(count, int) and count > 1:  # one candidate per count, as Gemini answers
+            first = data["candidates"][0]
+            data["candidates"] = [{**first, "index": i} for i in range(count)]
+        return json_response(call, data)
     chunks = stream_chunks(plan, call.model)
     if call.stream:  # ?alt=sse
         return await send_events(call, [sse(chunk) for chunk in chunks])
