@@ -91,6 +91,10 @@ def test_failing_list_call_serves_configured_names(fake: FakeProvider, start_gat
     for _ in range(3):
         assert model_ids(gw) == ["openai/gpt-4o-mini"]
     assert len(list_calls(fake)) == 3  # tried once; failures are cached too, until the TTL
+    for _ in range(100):  # the log line is written by a background thread
+        if "list broken" in gw.logs():
+            break
+        time.sleep(0.05)
     assert "list broken" in gw.logs() and "sk-ant-cat" not in gw.logs()
 
 

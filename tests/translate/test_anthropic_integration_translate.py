@@ -265,6 +265,7 @@ def test_sampling_stream_metadata_and_dropped_fields() -> None:
         "stream": True,
         "stream_options": {"include_usage": True},
         "user": "u-1",
+        "reasoning_effort": "medium",  # extended thinking -> reasoning_effort (issue 11, item 8)
     }
 
 
