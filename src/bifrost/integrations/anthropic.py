@@ -64,6 +64,7 @@ __all__ = [
     "effort_for_budget",
     "openai_error_to_anthropic",
     "openai_response_to_anthropic",
+    "tool_input",
 ]
 
 JSONDict = dict[str, Any]
@@ -323,7 +324,8 @@ def _message_id(openai_id: Any) -> str:
     return openai_id if openai_id.startswith("msg_") else f"msg_{openai_id}"
 
 
-def _tool_input(arguments: Any) -> JSONDict:
+def tool_input(arguments: Any) -> JSONDict:
+    """OpenAI tool-call ``arguments`` as an object; invalid JSON or a non-object is kept as ``{"_raw": ...}``."""
     if isinstance(arguments, dict):
         return arguments
     if not isinstance(arguments, str) or not arguments or arguments.isspace():
@@ -367,7 +369,7 @@ def openai_response_to_anthropic(resp: JSONDict, model: str) -> JSONDict:
                 "type": "tool_use",
                 "id": call.get("id") or f"toolu_{k}_{uuid.uuid4().hex[:12]}",
                 "name": function.get("name") or "",
-                "input": _tool_input(function.get("arguments")),
+                "input": tool_input(function.get("arguments")),
             }
         )
     function_call = message.get("function_call")
@@ -377,7 +379,7 @@ def openai_response_to_anthropic(resp: JSONDict, model: str) -> JSONDict:
                 "type": "tool_use",
                 "id": f"toolu_{uuid.uuid4().hex[:24]}",
                 "name": function_call.get("name") or "",
-                "input": _tool_input(function_call.get("arguments")),
+                "input": tool_input(function_call.get("arguments")),
             }
         )
     saw_tool_use = len(blocks) > (1 if text else 0)

@@ -51,7 +51,7 @@ from typing import Any
 
 import orjson
 
-from bifrost.integrations.anthropic import effort_for_budget
+from bifrost.integrations.anthropic import effort_for_budget, tool_input
 from bifrost.providers.anthropic.translate import TranslationError
 
 JSONDict = dict[str, Any]
@@ -336,20 +336,8 @@ def _generation(config: JSONDict, out: JSONDict) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _args(arguments: Any) -> JSONDict:
-    if isinstance(arguments, dict):
-        return arguments
-    if not isinstance(arguments, str) or not arguments.strip():
-        return {}
-    try:
-        parsed = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        return {"_raw": arguments}
-    return parsed if isinstance(parsed, dict) else {"_raw": arguments}
-
-
 def _function_part(call_id: str, name: str, arguments: Any) -> JSONDict:
-    return {"functionCall": {"id": call_id, "name": name, "args": _args(arguments)}}
+    return {"functionCall": {"id": call_id, "name": name, "args": tool_input(arguments)}}
 
 
 def usage_metadata(usage: Any) -> JSONDict:

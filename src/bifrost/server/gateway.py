@@ -186,6 +186,16 @@ class Gateway:
         )
 
 
+def json_answer(record: RequestRecord, body: dict[str, Any]) -> web.Response:
+    """A 200 JSON answer with the headers every route sends: the request id and the provider that answered."""
+    headers = {
+        "Content-Type": "application/json",
+        "x-request-id": record.request_id,
+        "x-bifrost-provider": record.provider or "",
+    }
+    return web.Response(body=orjson.dumps(body), headers=headers)
+
+
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         if secret in text:

@@ -89,9 +89,13 @@ __all__ = [
     "UpstreamStreamError",
     "anthropic_error_to_openai",
     "anthropic_to_openai_response",
+    "file_part_data",
+    "function_tools",
     "openai_completion_prompt_to_messages",
     "openai_to_anthropic_request",
+    "parse_data_url",
     "tool_use_to_call",
+    "usage_chunk",
 ]
 
 
@@ -546,7 +550,7 @@ def _cache_control(part: JSONDict, block: JSONDict) -> None:
         block["cache_control"] = {"type": "ephemeral"}
 
 
-def _parse_data_url(url: str, param: str) -> tuple[str, str]:
+def parse_data_url(url: str, param: str) -> tuple[str, str]:
     comma = url.find(",")
     if comma < 0:
         raise TranslationError("malformed data URL", param)
@@ -562,7 +566,7 @@ def _image_block(image_url: Any, param: str) -> JSONDict:
     if not isinstance(url, str) or not url:
         raise TranslationError("image_url.url is required", f"{param}.url")
     if url.startswith("data:"):
-        media_type, data = _parse_data_url(url, f"{param}.url")
+        media_type, data = parse_data_url(url, f"{param}.url")
         if media_type == "image/jpg":
             media_type = "image/jpeg"
         if media_type not in _IMAGE_MEDIA_TYPES:
@@ -577,22 +581,27 @@ def _image_block(image_url: Any, param: str) -> JSONDict:
     raise TranslationError("image_url.url must be an http(s) URL or a base64 data URL", f"{param}.url")
 
 
-def _document_block(file: Any, param: str) -> JSONDict:
+def file_part_data(file: Any, param: str, provider: str) -> tuple[str, str]:
+    """An OpenAI ``file`` part's inline data as (media type, base64 payload); bare base64 is taken as PDF.
+    A ``file_id`` (OpenAI's Files API) or a missing ``file_data`` is a `TranslationError`."""
     if not isinstance(file, dict):
         raise TranslationError("file parts need a file object", param)
     data = file.get("file_data")
     if not isinstance(data, str) or not data:
         if file.get("file_id"):
             raise TranslationError(
-                "file_id refers to OpenAI's Files API and is not supported by Anthropic; "
+                f"file_id refers to OpenAI's Files API and is not supported by {provider}; "
                 "send the file inline as file_data",
                 f"{param}.file_id",
             )
         raise TranslationError("file.file_data is required", f"{param}.file_data")
     if data.startswith("data:"):
-        media_type, payload = _parse_data_url(data, f"{param}.file_data")
-    else:
-        media_type, payload = "application/pdf", data
+        return parse_data_url(data, f"{param}.file_data")
+    return "application/pdf", data
+
+
+def _document_block(file: Any, param: str) -> JSONDict:
+    media_type, payload = file_part_data(file, param, "Anthropic")
     source: JSONDict
     if media_type == "application/pdf":
         source = {"type": "base64", "media_type": "application/pdf", "data": payload}
@@ -614,25 +623,33 @@ def _document_block(file: Any, param: str) -> JSONDict:
     return block
 
 
-def _tools(body: JSONDict) -> list[JSONDict]:
-    out: list[JSONDict] = []
+def function_tools(body: JSONDict, provider: str) -> list[tuple[Any, str, JSONDict | None]]:
+    """Every function definition of ``tools`` (type ``function``) and legacy ``functions``, as (definition, its
+    param path, the tool object or None); another tool type is a `TranslationError` naming the provider."""
+    out: list[tuple[Any, str, JSONDict | None]] = []
     tools = body.get("tools")
     if tools:
         if not isinstance(tools, list):
             raise TranslationError("tools must be an array", "tools")
         for k, tool in enumerate(tools):
             if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-                raise TranslationError("only function tools are supported by Anthropic", f"tools[{k}].type")
-            definition = _tool_definition(tool.get("function"), f"tools[{k}].function")
-            if tool.get("cache_control") is not None:
-                definition["cache_control"] = tool["cache_control"]
-            out.append(definition)
+                raise TranslationError(f"only function tools are supported by {provider}", f"tools[{k}].type")
+            out.append((tool.get("function"), f"tools[{k}].function", tool))
     functions = body.get("functions")
     if functions:
         if not isinstance(functions, list):
             raise TranslationError("functions must be an array", "functions")
-        for k, function in enumerate(functions):
-            out.append(_tool_definition(function, f"functions[{k}]"))
+        out.extend((function, f"functions[{k}]", None) for k, function in enumerate(functions))
+    return out
+
+
+def _tools(body: JSONDict) -> list[JSONDict]:
+    out: list[JSONDict] = []
+    for function, param, tool in function_tools(body, "Anthropic"):
+        definition = _tool_definition(function, param)
+        if tool is not None and tool.get("cache_control") is not None:
+            definition["cache_control"] = tool["cache_control"]
+        out.append(definition)
     return out
 
 
@@ -788,6 +805,18 @@ def anthropic_to_openai_response(resp: JSONDict, model: str | None = None) -> JS
     }
 
 
+def usage_chunk(chunk_id: str, created: int, model: str, usage: JSONDict) -> JSONDict:
+    """The usage-only ``chat.completion.chunk`` that ends a stream when the client asked for usage."""
+    return {
+        "id": chunk_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": usage,
+    }
+
+
 class AnthropicStreamTranslator:
     """Anthropic SSE events -> OpenAI ``chat.completion.chunk`` dicts, one upstream event at a time.
 
@@ -927,16 +956,7 @@ class AnthropicStreamTranslator:
         if etype == "message_stop":
             if not self.include_usage:
                 return []
-            return [
-                {
-                    "id": self.id,
-                    "object": "chat.completion.chunk",
-                    "created": self.created,
-                    "model": self.model,
-                    "choices": [],
-                    "usage": self.usage,
-                }
-            ]
+            return [usage_chunk(self.id, self.created, self.model, self.usage)]
         if etype == "error":
             error = data.get("error") or {}
             raise UpstreamStreamError(

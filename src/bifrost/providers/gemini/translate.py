@@ -1,7 +1,9 @@
 """OpenAI Chat Completions (the gateway's canonical shape) <-> Gemini ``generateContent``, as pure functions.
 
 Plain dicts in and out, inputs never mutated, big values (base64 media, schemas) shared by reference. No
-HTTP here: `provider.py` (AI Studio) and the Vertex provider both use these functions.
+HTTP here: `provider.py` (AI Studio) and the Vertex provider both use these functions. This module holds the
+request side and every rule; the answer side lives in `response.py` (whole answers and streams) and
+`embeddings.py`, re-exported here.
 
 Request rules (`openai_to_gemini_request`)
 -------------------------------------------
@@ -77,15 +79,21 @@ Embeddings (`openai_to_gemini_embeddings`, `gemini_to_openai_embeddings`)
 
 from __future__ import annotations
 
-import base64
-import os
-import struct
-import time
 from typing import Any
 
 import orjson
 
-from bifrost.providers.anthropic.translate import TranslationError
+from bifrost.providers.anthropic.translate import TranslationError, file_part_data, function_tools, parse_data_url
+from bifrost.providers.gemini.embeddings import gemini_to_openai_embeddings, openai_to_gemini_embeddings
+from bifrost.providers.gemini.response import (
+    FINISH_REASONS,
+    SIGNATURE_MARK,
+    GeminiStreamTranslator,
+    PromptBlocked,
+    gemini_to_openai_response,
+    gemini_usage_to_openai,
+    split_call_id,
+)
 from bifrost.providers.gemini.schema import to_gemini_schema
 
 JSONDict = dict[str, Any]
@@ -106,8 +114,6 @@ __all__ = [
     "split_call_id",
 ]
 
-SIGNATURE_MARK = "__thought__"
-
 THINKING_BUDGETS: dict[str, int] = {
     "none": 0,
     "minimal": 512,
@@ -127,9 +133,6 @@ THINKING_LEVELS: dict[str, str] = {
     "max": "HIGH",
 }
 
-_SAFETY = ("SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
-           "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION")
-FINISH_REASONS: dict[str, str] = {"STOP": "stop", "MAX_TOKENS": "length", **dict.fromkeys(_SAFETY, "content_filter")}
 
 _EXTENSION_TYPES = {
     "jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "gif": "image/gif", "webp": "image/webp",
@@ -140,26 +143,9 @@ _PASSED_THROUGH = (("safetySettings", "safetySettings"), ("safety_settings", "sa
                    ("cachedContent", "cachedContent"), ("cached_content", "cachedContent"))
 
 
-class PromptBlocked(Exception):
-    """Gemini refused the prompt itself (``promptFeedback.blockReason``)."""
-
-    def __init__(self, reason: str, message: str | None = None) -> None:
-        super().__init__(message or f"Gemini blocked the prompt ({reason})")
-        self.reason = reason
-        self.message = str(self)
-
-
 # ---------------------------------------------------------------------------------------------------
 # request: OpenAI -> Gemini
 # ---------------------------------------------------------------------------------------------------
-
-
-def split_call_id(call_id: str) -> tuple[str, str | None]:
-    """An OpenAI tool-call id -> (the id, the Gemini thought signature it carries, if any)."""
-    cut = call_id.find(SIGNATURE_MARK)
-    if cut < 0:
-        return call_id, None
-    return call_id[:cut], call_id[cut + len(SIGNATURE_MARK) :] or None
 
 
 def openai_to_gemini_request(body: JSONDict, model: str) -> JSONDict:
@@ -176,7 +162,7 @@ def openai_to_gemini_request(body: JSONDict, model: str) -> JSONDict:
             raise TranslationError("each message must be an object", f"messages[{i}]")
         role = msg.get("role")
         if role in ("system", "developer"):
-            system_parts.extend(_system_parts(msg.get("content"), i))
+            system_parts.extend(_parts(msg.get("content"), i, system=True))
         elif role == "user":
             _append(contents, "user", _parts(msg.get("content"), i))
         elif role == "assistant":
@@ -232,7 +218,7 @@ def _append(contents: list[JSONDict], role: str, parts: list[JSONDict]) -> None:
         contents.append({"role": role, "parts": parts})
 
 
-def _system_parts(content: Any, i: int) -> list[JSONDict]:
+def _parts(content: Any, i: int, system: bool = False) -> list[JSONDict]:
     if content is None:
         return []
     if isinstance(content, str):
@@ -241,25 +227,10 @@ def _system_parts(content: Any, i: int) -> list[JSONDict]:
         raise TranslationError("content must be a string or an array", f"messages[{i}].content")
     out = []
     for j, part in enumerate(content):
-        if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-            raise TranslationError(
-                "system and developer messages may only contain text for Gemini", f"messages[{i}].content[{j}]"
-            )
-        if part["text"]:
-            out.append({"text": part["text"]})
-    return out
-
-
-def _parts(content: Any, i: int) -> list[JSONDict]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    if not isinstance(content, list):
-        raise TranslationError("content must be a string or an array", f"messages[{i}].content")
-    out = []
-    for j, part in enumerate(content):
-        converted = _part(part, f"messages[{i}].content[{j}]")
+        param = f"messages[{i}].content[{j}]"
+        if system and (not isinstance(part, dict) or part.get("type") != "text"):
+            raise TranslationError("system and developer messages may only contain text for Gemini", param)
+        converted = _part(part, param)
         if converted is not None:
             out.append(converted)
     return out
@@ -280,7 +251,7 @@ def _part(part: Any, param: str) -> JSONDict | None:
         if not isinstance(url, str) or not url:
             raise TranslationError("image_url.url is required", f"{param}.image_url.url")
         if url.startswith("data:"):
-            mime, data = _data_url(url, f"{param}.image_url.url")
+            mime, data = parse_data_url(url, f"{param}.image_url.url")
             return {"inlineData": {"mimeType": "image/jpeg" if mime == "image/jpg" else mime, "data": data}}
         if url.startswith(("https://", "http://", "gs://")):
             return {"fileData": {"mimeType": _guess_type(url, "image/jpeg"), "fileUri": url}}
@@ -292,30 +263,9 @@ def _part(part: Any, param: str) -> JSONDict | None:
         fmt = audio.get("format") if isinstance(audio.get("format"), str) else "wav"
         return {"inlineData": {"mimeType": f"audio/{fmt}", "data": audio["data"]}}
     if ptype == "file":
-        file = part.get("file")
-        data = file.get("file_data") if isinstance(file, dict) else None
-        if not isinstance(data, str) or not data:
-            if isinstance(file, dict) and file.get("file_id"):
-                raise TranslationError(
-                    "file_id refers to OpenAI's Files API and is not supported by Gemini; send the file inline "
-                    "as file_data",
-                    f"{param}.file.file_id",
-                )
-            raise TranslationError("file.file_data is required", f"{param}.file.file_data")
-        if data.startswith("data:"):
-            mime, payload = _data_url(data, f"{param}.file.file_data")
-        else:
-            mime, payload = "application/pdf", data
+        mime, payload = file_part_data(part.get("file"), f"{param}.file", "Gemini")
         return {"inlineData": {"mimeType": mime, "data": payload}}
     raise TranslationError(f"content part type {ptype!r} is not supported by Gemini", f"{param}.type")
-
-
-def _data_url(url: str, param: str) -> tuple[str, str]:
-    comma = url.find(",")
-    header = url[5:comma] if comma > 0 else ""
-    if comma < 0 or not header.endswith(";base64"):
-        raise TranslationError("data URLs must be base64-encoded (data:<type>;base64,...)", param)
-    return header[:-7].split(";", 1)[0].strip().lower() or "application/octet-stream", url[comma + 1 :]
 
 
 def _guess_type(url: str, default: str) -> str:
@@ -398,21 +348,7 @@ def _function_response(name: str, content: Any, i: int) -> JSONDict:
 
 
 def _declarations(body: JSONDict) -> list[JSONDict]:
-    out: list[JSONDict] = []
-    tools = body.get("tools")
-    if tools:
-        if not isinstance(tools, list):
-            raise TranslationError("tools must be an array", "tools")
-        for k, tool in enumerate(tools):
-            if not isinstance(tool, dict) or tool.get("type", "function") != "function":
-                raise TranslationError("only function tools are supported by Gemini", f"tools[{k}].type")
-            out.append(_declaration(tool.get("function"), f"tools[{k}].function"))
-    functions = body.get("functions")
-    if functions:
-        if not isinstance(functions, list):
-            raise TranslationError("functions must be an array", "functions")
-        out.extend(_declaration(f, f"functions[{k}]") for k, f in enumerate(functions))
-    return out
+    return [_declaration(function, param) for function, param, _ in function_tools(body, "Gemini")]
 
 
 def _declaration(function: Any, param: str) -> JSONDict:
@@ -495,229 +431,3 @@ def _generation_config(body: JSONDict, model: str) -> JSONDict:
         else:
             config["thinkingConfig"] = {"thinkingBudget": THINKING_BUDGETS[effort], "includeThoughts": True}
     return config
-
-
-# ---------------------------------------------------------------------------------------------------
-# response: Gemini -> OpenAI
-# ---------------------------------------------------------------------------------------------------
-
-
-def _new_call_id() -> str:
-    return "call_" + os.urandom(12).hex()
-
-
-def _tool_call(part: JSONDict, index: int | None = None) -> JSONDict:
-    call = part["functionCall"]
-    call_id = call.get("id") if isinstance(call.get("id"), str) and call.get("id") else _new_call_id()
-    signature = part.get("thoughtSignature")
-    if isinstance(signature, str) and signature:
-        call_id = f"{call_id}{SIGNATURE_MARK}{signature}"
-    out: JSONDict = {
-        "id": call_id,
-        "type": "function",
-        "function": {"name": call.get("name") or "", "arguments": orjson.dumps(call.get("args") or {}).decode()},
-    }
-    if index is not None:
-        out = {"index": index, **out}
-    return out
-
-
-def _finish_reason(reason: Any, has_calls: bool) -> str:
-    mapped = FINISH_REASONS.get(reason, "stop") if isinstance(reason, str) else "stop"
-    return "tool_calls" if mapped == "stop" and has_calls else mapped
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def gemini_usage_to_openai(meta: Any) -> JSONDict:
-    """Gemini ``usageMetadata`` -> OpenAI ``usage``."""
-    if not isinstance(meta, dict):
-        meta = {}
-    prompt = _count(meta.get("promptTokenCount")) + _count(meta.get("toolUsePromptTokenCount"))
-    thoughts = _count(meta.get("thoughtsTokenCount"))
-    completion = _count(meta.get("candidatesTokenCount")) + thoughts
-    usage: JSONDict = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": _count(meta.get("totalTokenCount")) or prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": _count(meta.get("cachedContentTokenCount"))},
-    }
-    if thoughts:
-        usage["completion_tokens_details"] = {"reasoning_tokens": thoughts}
-    return usage
-
-
-def _check_blocked(resp: JSONDict) -> list[JSONDict]:
-    candidates = resp.get("candidates")
-    if isinstance(candidates, list) and candidates:
-        return [c for c in candidates if isinstance(c, dict)]
-    feedback = resp.get("promptFeedback")
-    reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
-    if isinstance(reason, str) and reason:
-        raise PromptBlocked(reason, (feedback.get("blockReasonMessage") if isinstance(feedback, dict) else None))
-    return []
-
-
-def _response_id(resp: JSONDict) -> str:
-    rid = resp.get("responseId")
-    return rid if isinstance(rid, str) and rid else "chatcmpl-" + os.urandom(12).hex()
-
-
-def gemini_to_openai_response(resp: JSONDict, model: str | None = None) -> JSONDict:
-    """Translate a Gemini ``GenerateContentResponse`` into an OpenAI ``chat.completion`` object."""
-    choices: list[JSONDict] = []
-    for k, candidate in enumerate(_check_blocked(resp)):
-        texts: list[str] = []
-        thoughts: list[str] = []
-        calls: list[JSONDict] = []
-        content = candidate.get("content") if isinstance(candidate.get("content"), dict) else {}
-        for part in content.get("parts") or ():
-            if not isinstance(part, dict):
-                continue
-            if isinstance(part.get("functionCall"), dict):
-                calls.append(_tool_call(part))
-            elif isinstance(part.get("text"), str):
-                (thoughts if part.get("thought") is True else texts).append(part["text"])
-        message: JSONDict = {
-            "role": "assistant",
-            "content": "".join(texts) if texts else (None if calls else ""),
-            "refusal": None,
-        }
-        if calls:
-            message["tool_calls"] = calls
-        if thoughts:
-            message["reasoning_content"] = "".join(thoughts)
-        index = candidate.get("index")
-        choices.append(
-            {
-                "index": index if isinstance(index, int) else k,
-                "message": message,
-                "logprobs": None,
-                "finish_reason": _finish_reason(candidate.get("finishReason"), bool(calls)),
-            }
-        )
-    return {
-        "id": _response_id(resp),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": resp.get("modelVersion") or model or "",
-        "choices": choices,
-        "usage": gemini_usage_to_openai(resp.get("usageMetadata")),
-    }
-
-
-class GeminiStreamTranslator:
-    """Gemini stream chunks (each a ``GenerateContentResponse``) -> OpenAI ``chat.completion.chunk`` dicts.
-
-    Call `feed` per upstream chunk and `finish` once the upstream stream ended; `finish` raises
-    ``ValueError`` when no candidate ever finished (a stream broken off), and returns the usage chunk
-    when the client asked for one. `usage` always holds the last running totals.
-    """
-
-    __slots__ = ("_calls", "_finished", "_started", "created", "id", "include_usage", "model", "usage")
-
-    def __init__(self, model: str, include_usage: bool) -> None:
-        self.model = model
-        self.include_usage = include_usage
-        self.id = ""
-        self.created = int(time.time())
-        self.usage: JSONDict = gemini_usage_to_openai(None)
-        self._started: set[int] = set()
-        self._calls: dict[int, int] = {}  # candidate index -> tool calls sent so far
-        self._finished: set[int] = set()
-
-    def _chunk(self, index: int, delta: JSONDict, finish_reason: str | None = None) -> JSONDict:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-        }
-
-    def feed(self, data: JSONDict) -> list[JSONDict]:
-        if not self.id:
-            self.id = _response_id(data)
-        if data.get("modelVersion"):
-            self.model = data["modelVersion"]
-        if isinstance(data.get("usageMetadata"), dict):
-            self.usage = gemini_usage_to_openai(data["usageMetadata"])
-        out: list[JSONDict] = []
-        for k, candidate in enumerate(_check_blocked(data)):
-            index = candidate.get("index") if isinstance(candidate.get("index"), int) else k
-            if index not in self._started:
-                self._started.add(index)
-                out.append(self._chunk(index, {"role": "assistant", "content": ""}))
-            content = candidate.get("content") if isinstance(candidate.get("content"), dict) else {}
-            for part in content.get("parts") or ():
-                if not isinstance(part, dict):
-                    continue
-                if isinstance(part.get("functionCall"), dict):
-                    n = self._calls.get(index, 0)
-                    self._calls[index] = n + 1
-                    out.append(self._chunk(index, {"tool_calls": [_tool_call(part, n)]}))
-                elif isinstance(part.get("text"), str) and part["text"]:
-                    key = "reasoning_content" if part.get("thought") is True else "content"
-                    out.append(self._chunk(index, {key: part["text"]}))
-            reason = candidate.get("finishReason")
-            if reason and index not in self._finished:
-                self._finished.add(index)
-                out.append(self._chunk(index, {}, _finish_reason(reason, bool(self._calls.get(index)))))
-        return out
-
-    def finish(self) -> list[JSONDict]:
-        if not self._finished:
-            raise ValueError("the stream ended before any candidate finished")
-        if not self.include_usage:
-            return []
-        return [
-            {
-                "id": self.id,
-                "object": "chat.completion.chunk",
-                "created": self.created,
-                "model": self.model,
-                "choices": [],
-                "usage": self.usage,
-            }
-        ]
-
-
-# ---------------------------------------------------------------------------------------------------
-# embeddings
-# ---------------------------------------------------------------------------------------------------
-
-
-def openai_to_gemini_embeddings(body: JSONDict, model: str) -> JSONDict:
-    """OpenAI embeddings request -> Gemini ``batchEmbedContents`` body."""
-    value = body.get("input")
-    texts = [value] if isinstance(value, str) else value
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-        raise TranslationError("input must be a string or a list of strings for Gemini (token arrays are not "
-                               "supported)", "input")
-    dimensions = body.get("dimensions")
-    requests = []
-    for text in texts:
-        request: JSONDict = {"model": f"models/{model}", "content": {"parts": [{"text": text}]}}
-        if isinstance(dimensions, int) and not isinstance(dimensions, bool):
-            request["outputDimensionality"] = dimensions
-        requests.append(request)
-    return {"requests": requests}
-
-
-def gemini_to_openai_embeddings(resp: JSONDict, model: str, encoding_format: Any = None) -> JSONDict:
-    """Gemini ``batchEmbedContents`` (or ``embedContent``) answer -> OpenAI embeddings list."""
-    embeddings = resp.get("embeddings")
-    if not isinstance(embeddings, list):
-        single = resp.get("embedding")
-        embeddings = [single] if isinstance(single, dict) else []
-    data = []
-    for i, item in enumerate(embeddings):
-        values = item.get("values") if isinstance(item, dict) else None
-        values = values if isinstance(values, list) else []
-        vector: Any = values
-        if encoding_format == "base64":
-            vector = base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
-        data.append({"object": "embedding", "index": i, "embedding": vector})
-    return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": 0, "total_tokens": 0}}

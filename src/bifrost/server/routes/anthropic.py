@@ -7,7 +7,6 @@ is reached through the canonical OpenAI shape and translated back, streaming inc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -26,12 +25,12 @@ from bifrost.integrations.anthropic import (
 )
 from bifrost.providers.anthropic.provider import AnthropicProvider
 from bifrost.providers.base import ChatStream, Provider
-from bifrost.server.gateway import Gateway
+from bifrost.server.gateway import Gateway, json_answer
+from bifrost.server.relay import relay
 from bifrost.server.routes.openai import extra_fields
 
 log = logging.getLogger("bifrost")
 
-_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive"}
 
 
 def anthropic_error_response(exc: GatewayError, ctx: RequestContext, gw: Gateway) -> web.Response:
@@ -109,7 +108,7 @@ class AnthropicRoutes:
             result = await gw.engine.run(ctx, targets, call)
             native = gw.providers[record.provider or ""].wire == "anthropic"
             if isinstance(result, ChatStream):
-                return await self._relay(request, ctx, result, native, record.model or "")
+                return await relay(gw, request, ctx, result, _AnthropicOut(native, record.model or "", record))
             if not native:
                 result = openai_response_to_anthropic(result, record.model or "")
             usage = result.get("usage") or {}
@@ -117,12 +116,7 @@ class AnthropicRoutes:
             record.completion_tokens = usage.get("output_tokens") or 0
             record.cached_tokens = usage.get("cache_read_input_tokens") or 0
             result["extra_fields"] = extra_fields(record, ctx)
-            headers = {
-                "Content-Type": "application/json",
-                "x-request-id": record.request_id,
-                "x-bifrost-provider": record.provider or "",
-            }
-            return web.Response(body=orjson.dumps(result), headers=headers)
+            return json_answer(record, result)
         except GatewayError as exc:
             return anthropic_error_response(exc, ctx, gw)
         except asyncio.CancelledError:
@@ -136,52 +130,6 @@ class AnthropicRoutes:
         finally:
             record.latency_s = time.perf_counter() - ctx.started
             gw.observer.finish(record)
-
-    async def _relay(
-        self, request: web.Request, ctx: RequestContext, stream: ChatStream, native: bool, model: str
-    ) -> web.StreamResponse:
-        record = ctx.record
-        response = web.StreamResponse(
-            headers={**_SSE_HEADERS, "x-request-id": record.request_id, "x-bifrost-provider": stream.provider}
-        )
-        translator = None if native else OpenAIStreamToAnthropic(model)
-        tail = b""
-        chunks = 0
-        first = last = 0.0
-        try:
-            await response.prepare(request)
-            async for event, raw in stream:
-                if translator is None:
-                    await response.write(raw)
-                    _take_anthropic_usage(event, record)
-                else:
-                    out = translator.feed(event)
-                    if out:
-                        await response.write(b"".join(_sse(name, data) for name, data in out))
-                    usage = event.get("usage")
-                    if usage:
-                        record.prompt_tokens = usage.get("prompt_tokens") or 0
-                        record.completion_tokens = usage.get("completion_tokens") or 0
-                last = time.perf_counter()
-                if not chunks:
-                    first = last
-                    record.ttft_s = first - ctx.started
-                chunks += 1
-            if translator is not None:
-                tail = b"".join(_sse(name, data) for name, data in translator.finish())  # written with the end
-        except GatewayError as exc:
-            self.gw.failed(exc, ctx)  # the stream's headers are sent: the error goes in an event
-            tail = _sse("error", openai_error_to_anthropic(exc.status, exc.openai_error()))
-        except ConnectionError:
-            record.status = 499
-            return response
-        finally:
-            await stream.aclose()
-            record.stream_chunks = chunks
-            record.stream_duration_s = last - first
-        with contextlib.suppress(ConnectionError):
-            await response.write_eof(tail)
-        return response
 
     async def count_tokens(self, request: web.Request) -> web.Response:
         gw = self.gw
@@ -211,6 +159,32 @@ class AnthropicRoutes:
             )
         except GatewayError as exc:
             return anthropic_error_response(exc, ctx, gw)
+
+
+class _AnthropicOut:
+    """Stream events for the Anthropic client: native events as they came, or translated from OpenAI chunks."""
+
+    __slots__ = ("record", "translator")
+
+    def __init__(self, native: bool, model: str, record: Any) -> None:
+        self.record = record
+        self.translator = None if native else OpenAIStreamToAnthropic(model)
+
+    def event(self, event: dict[str, Any], raw: bytes) -> bytes:
+        if self.translator is None:
+            _take_anthropic_usage(event, self.record)
+            return raw
+        usage = event.get("usage")
+        if usage:
+            self.record.prompt_tokens = usage.get("prompt_tokens") or 0
+            self.record.completion_tokens = usage.get("completion_tokens") or 0
+        return b"".join(_sse(name, data) for name, data in self.translator.feed(event))
+
+    def end(self) -> bytes:
+        return b"" if self.translator is None else b"".join(_sse(n, d) for n, d in self.translator.finish())
+
+    def error(self, exc: GatewayError) -> bytes:
+        return _sse("error", openai_error_to_anthropic(exc.status, exc.openai_error()))
 
 
 def _models_body(entries: list[tuple[str, str]]) -> bytes:

@@ -13,7 +13,6 @@ other routes).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -33,12 +32,12 @@ from bifrost.integrations.genai import (
     openai_response_to_genai,
 )
 from bifrost.providers.base import ChatStream, Provider
-from bifrost.server.gateway import Gateway
+from bifrost.server.gateway import Gateway, json_answer
+from bifrost.server.relay import relay
 
 log = logging.getLogger("bifrost")
 
 _ACTIONS = ("generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents")
-_SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive"}
 _CHAT_METHODS = ["generateContent", "streamGenerateContent", "countTokens"]
 
 
@@ -121,19 +120,14 @@ class GenaiRoutes:
             result = await gw.engine.run(ctx, targets, call)
             native = gw.providers[record.provider or ""].wire == "gemini"
             if isinstance(result, ChatStream):
-                return await self._relay(request, ctx, result, native, record.model or model)
+                return await relay(gw, request, ctx, result, _GenaiOut(native, record.model or model, record))
             if not native:
                 if action in ("embedContent", "batchEmbedContents"):
                     result = openai_embeddings_to_genai(result, action == "batchEmbedContents")
                 else:
                     result = openai_response_to_genai(result, record.model or model)
             _take_usage(result.get("usageMetadata"), record)
-            headers = {
-                "Content-Type": "application/json",
-                "x-request-id": record.request_id,
-                "x-bifrost-provider": record.provider or "",
-            }
-            return web.Response(body=orjson.dumps(result), headers=headers)
+            return json_answer(record, result)
         except GatewayError as exc:
             return genai_error_response(exc, ctx, gw)
         except asyncio.CancelledError:
@@ -177,49 +171,32 @@ class GenaiRoutes:
 
         return call
 
-    async def _relay(
-        self, request: web.Request, ctx: RequestContext, stream: ChatStream, native: bool, model: str
-    ) -> web.StreamResponse:
-        record = ctx.record
-        response = web.StreamResponse(
-            headers={**_SSE_HEADERS, "x-request-id": record.request_id, "x-bifrost-provider": stream.provider}
-        )
-        translator = None if native else OpenAIStreamToGenai(model)
-        tail = b""
-        chunks = 0
-        first = last = 0.0
-        try:
-            await response.prepare(request)
-            async for event, raw in stream:
-                if translator is None:
-                    await response.write(raw)
-                    _take_usage(event.get("usageMetadata"), record)
-                else:
-                    out = translator.feed(event)
-                    if out:
-                        await response.write(b"".join(_sse(chunk) for chunk in out))
-                last = time.perf_counter()
-                if not chunks:
-                    first = last
-                    record.ttft_s = first - ctx.started
-                chunks += 1
-            if translator is not None:
-                closing = translator.finish()
-                _take_usage(closing[-1].get("usageMetadata"), record)
-                tail = b"".join(_sse(chunk) for chunk in closing)
-        except GatewayError as exc:
-            self.gw.failed(exc, ctx)  # the stream's headers are sent: the error goes in an event
-            tail = _sse(genai_error(exc.status, exc.message))
-        except ConnectionError:
-            record.status = 499
-            return response
-        finally:
-            await stream.aclose()
-            record.stream_chunks = chunks
-            record.stream_duration_s = last - first
-        with contextlib.suppress(ConnectionError):
-            await response.write_eof(tail)
-        return response
+
+
+class _GenaiOut:
+    """Stream events for the google-genai client: Gemini's own as they came, or translated from OpenAI chunks."""
+
+    __slots__ = ("record", "translator")
+
+    def __init__(self, native: bool, model: str, record: Any) -> None:
+        self.record = record
+        self.translator = None if native else OpenAIStreamToGenai(model)
+
+    def event(self, event: dict[str, Any], raw: bytes) -> bytes:
+        if self.translator is None:
+            _take_usage(event.get("usageMetadata"), self.record)
+            return raw
+        return b"".join(_sse(chunk) for chunk in self.translator.feed(event))
+
+    def end(self) -> bytes:
+        if self.translator is None:
+            return b""
+        closing = self.translator.finish()
+        _take_usage(closing[-1].get("usageMetadata"), self.record)
+        return b"".join(_sse(chunk) for chunk in closing)
+
+    def error(self, exc: GatewayError) -> bytes:
+        return _sse(genai_error(exc.status, exc.message))
 
 
 def _take_usage(meta: Any, record: Any) -> None:

@@ -16,7 +16,7 @@ from bifrost.core.context import RequestContext, Target, request_id
 from bifrost.core.errors import GatewayError, bad_request
 from bifrost.observability.record import RequestRecord
 from bifrost.providers.base import ChatStream, Provider
-from bifrost.server.gateway import Gateway
+from bifrost.server.gateway import Gateway, json_answer
 
 log = logging.getLogger("bifrost")
 
@@ -191,12 +191,7 @@ class OpenAIRoutes:
         if self.gw.content_logging:
             record.response_content = _answer_text(resp)
         resp["extra_fields"] = extra_fields(record, ctx)
-        headers = {
-            "Content-Type": "application/json",
-            "x-request-id": record.request_id,
-            "x-bifrost-provider": record.provider or "",
-        }
-        return web.Response(body=orjson.dumps(resp), headers=headers)
+        return json_answer(record, resp)
 
     async def _relay(
         self, request: web.Request, ctx: RequestContext, stream: ChatStream
