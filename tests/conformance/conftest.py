@@ -43,6 +43,7 @@ class CellRecorder:
         self.collected: set[str] = set()  # marked tests selected to run (not seen by an xdist controller)
         self.partial = False  # a marked test was deselected (-k, -m, --lf...) or the run stopped early
         self.written: Path | None = None
+        self.unchanged = False  # the whole matrix ran and the committed page says what it measured
         self.stale_diff: list[str] = []  # the committed page differs from what this run measured
         self.missing: set[tuple[str, str]] = set()
 
@@ -70,6 +71,7 @@ class CellRecorder:
         page = render(outcomes, counts, versions)
         committed = path.read_text(encoding="utf-8") if path.exists() else ""
         if _measured(committed) == _measured(page):
+            self.unchanged = True
             return  # nothing changed but the date or the SDK versions: leave the file (and its diff) alone
         if not update:
             self.stale_diff = list(
@@ -154,6 +156,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         )
     elif recorder.written is not None:
         terminalreporter.write_line(f"conformance matrix written to {recorder.written}")
+    elif recorder.unchanged:
+        terminalreporter.write_line("conformance matrix: docs/compatibility.md matches what this run measured")
     elif recorder.tests:
         terminalreporter.write_line(
             f"conformance matrix not regenerated: not every cell's tests ran ({len(recorder.missing)} cell(s) "
