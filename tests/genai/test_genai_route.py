@@ -268,3 +268,13 @@ def test_models_list_and_get(gateway: GatewayProcess, fake: FakeProvider) -> Non
     assert {f"models/gemini/{GEMINI}", "models/openai/gpt-4o-mini", f"models/anthropic/{CLAUDE}"} <= set(names)
     model = client(gateway).models.get(model=f"gemini/{GEMINI}")
     assert model.name == f"models/gemini/{GEMINI}"
+
+
+def test_client_key_used_only_with_allow_direct_keys(fake: FakeProvider, start_gateway: GatewayFactory) -> None:
+    config = genai_config(fake.url)
+    config["client"] = {"allow_direct_keys": True}
+    gw = start_gateway(config)
+    options = types.HttpOptions(base_url=gw.url + "/genai", retry_options=types.HttpRetryOptions(attempts=1))
+    own = genai.Client(api_key="gk-the-clients-own", http_options=options)
+    assert own.models.generate_content(model=GEMINI, contents="echo: mine").text == "mine"
+    assert fake.control.last()["headers"]["x-goog-api-key"] == "gk-the-clients-own"
