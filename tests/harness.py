@@ -60,6 +60,7 @@ class GatewayProcess:
         self.url = f"http://{HOST}:{port}"
         self.openai_url = self.url + "/openai"
         self.v1_url = self.url + "/v1"
+        self.log_level = "warn"
 
     def logs(self) -> str:
         """Everything the process wrote to stderr (and stdout) so far."""
@@ -100,6 +101,7 @@ class GatewayProcess:
                 last = repr(exc)
             else:
                 if status == 200:
+                    self._wait_for_startup_report(deadline)
                     return
                 last = f"HTTP {status}: {body[:200]!r}"
             time.sleep(0.05)
@@ -107,6 +109,15 @@ class GatewayProcess:
         raise AssertionError(
             f"gateway on {self.url} not healthy within {timeout:g}s ({last}); output:\n" + self.logs()
         )
+
+
+    def _wait_for_startup_report(self, deadline: float) -> None:
+        """At info and debug the start-up report ends with "listening on"; it is logged once the port is bound,
+        by a background writer, so it may reach the file just after /health answers."""
+        if self.log_level not in ("debug", "info"):
+            return
+        while "listening on" not in self.logs() and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 
 class GatewayFactory:
@@ -142,6 +153,7 @@ class GatewayFactory:
                 command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env
             )
         gateway = GatewayProcess(proc, port, log_path, config_path)
+        gateway.log_level = log_level
         self.started.append(gateway)
         return gateway
 
