@@ -24,6 +24,7 @@ from bifrost.integrations.anthropic import (
     openai_error_to_anthropic,
     openai_response_to_anthropic,
 )
+from bifrost.mcp.inject import inject_anthropic, select_tools
 from bifrost.providers.anthropic.provider import AnthropicProvider
 from bifrost.providers.base import ChatStream, Provider
 from bifrost.server.gateway import Gateway
@@ -86,6 +87,8 @@ class AnthropicRoutes:
             ctx.stream = record.stream = body.get("stream") is True
             if gw.content_logging:
                 record.request_body = body
+            if gw.mcp is not None:
+                body = inject_anthropic(body, select_tools(gw.mcp.registry, request.headers))
             canonical: dict[str, Any] | None = None
             if any(gw.providers[t.provider].wire != "anthropic" for t in targets):
                 try:
