@@ -78,7 +78,10 @@ class _Connection:
             self.attempts += 1
             try:
                 async with AsyncExitStack() as stack:
-                    client = await asyncio.wait_for(self._connect(stack), CONNECT_TIMEOUT_S)
+                    # asyncio.timeout, not wait_for: the SDK's cancel scopes must be entered and left in
+                    # this task, and wait_for would run the connect in a task of its own
+                    async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                        client = await self._connect(stack)
                     await self._sync(client)
                     self.client, self.state, self.error, self.attempts = client, "connected", None, 0
                     delay = BACKOFF_INITIAL_S
@@ -89,6 +92,8 @@ class _Connection:
             except BaseException as exc:  # ExceptionGroup from anyio included; never fatal to the gateway
                 if isinstance(exc, KeyboardInterrupt | SystemExit):
                     raise
+                if self.manager.closing:
+                    return
                 self.error = self.manager.scrub(_describe(exc))
             finally:
                 self.client = None
@@ -127,7 +132,8 @@ class _Connection:
         tools: list[mcp_types.Tool] = []
         cursor: str | None = None
         for _ in range(100):  # a paginator that never ends cannot hang the supervisor
-            page = await asyncio.wait_for(client.list_tools(cursor=cursor), CONNECT_TIMEOUT_S)
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                page = await client.list_tools(cursor=cursor)
             tools.extend(page.tools)
             cursor = page.next_cursor
             if not cursor:
@@ -189,6 +195,7 @@ class MCPManager:
         self.metrics = metrics
         self.secrets = tuple(sorted({*secrets, *config.secrets()}, key=len, reverse=True))
         self.listeners: list[Callable[[], None]] = []  # told when the registry changes (server mode)
+        self.closing = False
 
     async def start(self) -> None:
         """Start connecting in the background; returns at once."""
@@ -196,6 +203,7 @@ class MCPManager:
             conn.task = asyncio.create_task(conn.supervise(), name=f"mcp-{conn.config.name}")
 
     async def close(self) -> None:
+        self.closing = True
         tasks = [c.task for c in self.connections.values() if c.task is not None]
         for task in tasks:
             task.cancel()
@@ -228,7 +236,8 @@ class MCPManager:
             text = f"Error: MCP client '{tool.client}' is not connected ({conn.error or conn.state})"
         else:
             try:
-                result = await asyncio.wait_for(client.call_tool(tool.name, arguments), timeout)
+                async with asyncio.timeout(timeout):
+                    result = await client.call_tool(tool.name, arguments)
             except TimeoutError:
                 text = f"Error: tool {tool.exposed} did not answer within {timeout:g}s (tool_execution_timeout)"
             except asyncio.CancelledError:
