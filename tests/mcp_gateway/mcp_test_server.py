@@ -18,6 +18,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--root", default=".")
 parser.add_argument("--http", type=int, default=0)
 parser.add_argument("--name", default="files")
+parser.add_argument("--quiet-changes", action="store_true", help="add_tool announces nothing")
 opts = parser.parse_args()
 ROOT = Path(opts.root).resolve()
 
@@ -65,7 +66,8 @@ async def add_tool(ctx: Context) -> str:
         return x * 2
 
     server.add_tool(extra, name="extra")
-    await ctx.notify_tools_changed()
+    if not opts.quiet_changes:
+        await ctx.notify_tools_changed()
     return "added"
 
 

@@ -41,6 +41,10 @@ BACKOFF_MAX_S = 30.0
 CONNECT_TIMEOUT_S = 30.0
 
 
+class _Lost(Exception):
+    """The connection was found broken (a failed call, a dropped change stream)."""
+
+
 class _Connection:
     """One MCP client: its supervisor task, state and last error (both shown in /health)."""
 
@@ -65,9 +69,13 @@ class _Connection:
         return out
 
     def lost(self, reason: str) -> None:
-        """A call found the connection broken: the supervisor reconnects."""
+        """A call found the connection broken: its tools leave the registry now; the supervisor reconnects."""
         if self.state == "connected" and self._dead is None:
             self._dead = reason
+            self.state, self.error = "failed", reason
+            if self.tools:
+                self.tools = []
+                self.manager.rebuild()
             self._wake.set()
 
     async def supervise(self) -> None:
@@ -94,7 +102,7 @@ class _Connection:
                     raise
                 if self.manager.closing:
                     return
-                self.error = self.manager.scrub(_describe(exc))
+                self.error = self.manager.scrub(str(exc) if isinstance(exc, _Lost) else _describe(exc))
             finally:
                 self.client = None
                 if self.tools:
@@ -161,7 +169,7 @@ class _Connection:
                     pass
                 self._wake.clear()
                 if self._dead is not None:
-                    raise ConnectionError(self._dead)
+                    raise _Lost(self._dead)
                 await self._sync(client)
         finally:
             if listener is not None:

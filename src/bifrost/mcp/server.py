@@ -80,7 +80,9 @@ class MCPServerMode:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         if origin and (urlsplit(origin).hostname or "") not in _LOCAL_HOSTS:
-            return web.Response(status=403, text="MCP server mode does not answer browser pages of other sites")
+            message = f"MCP server mode does not answer web pages of other sites (Origin {origin})"
+            error = {"message": message, "type": "permission_error", "param": None, "code": "origin_not_allowed"}
+            return web.json_response({"error": error}, status=403)
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="mcp-server-mode")
         await self._ready.wait()
