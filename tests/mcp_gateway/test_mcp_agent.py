@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import openai
 import pytest
 from mcp_helpers import mcp_config, stdio_client, wait_state
 
+from bifrost.config import jsonc
 from harness import GatewayFactory, GatewayProcess
 
 CONFIG_JSON = '{"providers": {"openai": {"keys": ["..."]}, "anthropic": {"keys": ["..."]}}}\n'
@@ -169,3 +171,29 @@ def test_streaming_returns_calls_the_gateway_may_not_run(gw: GatewayProcess, fak
     assert [tc.function.name for tc in calls if tc.function and tc.function.name] == ["filesystem-slow"]
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
     assert len(fake.control.log()) == 1
+
+
+def test_the_readme_example_config_runs(start_gateway: GatewayFactory, fake: Any) -> None:
+    """examples/mcp/config.json and its filesystem server, with the upstream pointed at the fake."""
+    repo = Path(__file__).resolve().parents[2]
+    config = jsonc.loads((repo / "examples" / "mcp" / "config.json").read_text(encoding="utf-8"))
+    config["providers"]["openai"]["network_config"] = {"base_url": fake.url}
+    stdio = config["mcp"]["client_configs"][0]["stdio_config"]
+    assert stdio["args"][0] == "examples/mcp/filesystem_server.py"
+    # run from anywhere: the same server and root, by absolute path, with this interpreter
+    stdio.update(command=sys.executable, args=[str(repo / stdio["args"][0]), "--root", str(repo / "examples/mcp")])
+    gw = start_gateway(config, env={"OPENAI_API_KEY": "sk-example"})
+    wait_state(gw, "filesystem")
+    fake.control.script(
+        {"tool_calls": [tool_call("filesystem-read_file", path="config.json")]},
+        {"reply": "One provider: openai."},
+    )
+    response = client(gw).chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": QUESTION}]
+    )
+    assert response.choices[0].message.content == "One provider: openai."
+    tool_message = fake.control.last()["body"]["messages"][-1]
+    assert tool_message["role"] == "tool" and '"mcp"' in tool_message["content"]
+    assert [e["name"] for e in response.model_extra["extra_fields"]["mcp_agent"]["executed"]] == [
+        "filesystem-read_file"
+    ]
