@@ -124,8 +124,10 @@ def main() -> int:
         running = [(name, *launch(name, cfg, workdir, src)) for name, cfg, src in systems]
         best: dict[str, dict[str, float]] = {}
         try:
-            for _ in range(args.rounds):
-                for name, proc, url in running:  # interleaved: machine noise hits every system alike
+            for round_no in range(args.rounds):
+                # interleaved, and each round starts with the next system: noise and order hit every system alike
+                shift = round_no % len(running)
+                for name, proc, url in running[shift:] + running[:shift]:
                     got = measure(proc, url, args.duration)
                     if name not in best or got["cpu_us"] < best[name]["cpu_us"]:
                         best[name] = got

@@ -3,7 +3,8 @@
     python examples/mcp/filesystem_server.py --root .        # speaks MCP over stdio
 
 Written with the official `mcp` SDK (`MCPServer`, called FastMCP in mcp 1.x). Any other MCP server works
-the same way, e.g. the reference one: {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "."]}.
+the same way, e.g. the reference one:
+{"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "."]}.
 """
 
 from __future__ import annotations
@@ -13,32 +14,32 @@ from pathlib import Path
 
 from mcp.server.mcpserver import MCPServer
 
-parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--root", default=".", help="the directory the tools may read (default: the current one)")
-ROOT = Path(parser.parse_args().root).resolve()
 
-server = MCPServer("filesystem", log_level="WARNING")
+def build_server(root: Path, name: str = "filesystem") -> MCPServer:
+    """The server with its two tools, reading below `root` only."""
+    root = root.resolve()
+    server = MCPServer(name, log_level="WARNING")
 
+    def inside(path: str) -> Path:
+        target = (root / path).resolve()
+        if root != target and root not in target.parents:
+            raise ValueError(f"{path} is outside {root}")
+        return target
 
-def _inside(path: str) -> Path:
-    target = (ROOT / path).resolve()
-    if ROOT != target and ROOT not in target.parents:
-        raise ValueError(f"{path} is outside {ROOT}")
-    return target
+    @server.tool()
+    def read_file(path: str) -> str:
+        """Read a UTF-8 text file, given its path relative to the served directory."""
+        return inside(path).read_text(encoding="utf-8")
 
+    @server.tool()
+    def list_directory(path: str = ".") -> str:
+        """List a directory of the served directory, one entry per line (directories end with /)."""
+        return "\n".join(p.name + ("/" if p.is_dir() else "") for p in sorted(inside(path).iterdir()))
 
-@server.tool()
-def read_file(path: str) -> str:
-    """Read a UTF-8 text file, given its path relative to the served directory."""
-    return _inside(path).read_text(encoding="utf-8")
-
-
-@server.tool()
-def list_directory(path: str = ".") -> str:
-    """List a directory of the served directory, one entry per line (directories end with /)."""
-    entries = sorted(_inside(path).iterdir())
-    return "\n".join(p.name + ("/" if p.is_dir() else "") for p in entries)
+    return server
 
 
 if __name__ == "__main__":
-    server.run()
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--root", default=".", help="the directory the tools may read (default: the current one)")
+    build_server(Path(parser.parse_args().root)).run()

@@ -1,18 +1,26 @@
-"""A filesystem-style MCP server for the tests, written with the SDK's MCPServer (FastMCP in mcp 1.x).
+"""The MCP server of the tests: the example filesystem server (examples/mcp/) plus tools that misbehave.
 
 ``python mcp_test_server.py --root DIR`` serves over stdio; add ``--http PORT`` for streamable HTTP.
 Tools: read_file, list_directory (the guide's filesystem example), slow, fail, add_tool (adds
-``extra`` and announces tools/list_changed) and die (the process exits mid-call).
+``extra`` and announces tools/list_changed, unless ``--quiet-changes``) and die (the process exits
+mid-call). Written with the SDK's MCPServer (FastMCP in mcp 1.x).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 from pathlib import Path
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context
+
+_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mcp" / "filesystem_server.py"
+_spec = importlib.util.spec_from_file_location("filesystem_server", _EXAMPLE)
+assert _spec is not None and _spec.loader is not None
+example = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(example)
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--root", default=".")
@@ -20,28 +28,8 @@ parser.add_argument("--http", type=int, default=0)
 parser.add_argument("--name", default="files")
 parser.add_argument("--quiet-changes", action="store_true", help="add_tool announces nothing")
 opts = parser.parse_args()
-ROOT = Path(opts.root).resolve()
 
-server = MCPServer(opts.name, log_level="WARNING")
-
-
-def _inside(path: str) -> Path:
-    target = (ROOT / path).resolve()
-    if ROOT not in (target, *target.parents):
-        raise ValueError(f"{path} is outside the served directory")
-    return target
-
-
-@server.tool()
-def read_file(path: str) -> str:
-    """Read a text file of the served directory."""
-    return _inside(path).read_text(encoding="utf-8")
-
-
-@server.tool()
-def list_directory(path: str = ".") -> str:
-    """List the entries of a directory of the served directory."""
-    return "\n".join(sorted(p.name for p in _inside(path).iterdir()))
+server = example.build_server(Path(opts.root), opts.name)
 
 
 @server.tool()

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
-from mcp_helpers import mcp_config, stdio_client, wait_state
+from mcp_helpers import CLAUDE, mcp_config, stdio_client, wait_state
 
 from bifrost.config import jsonc
 from harness import GatewayFactory, GatewayProcess
@@ -197,3 +198,25 @@ def test_the_readme_example_config_runs(start_gateway: GatewayFactory, fake: Any
     assert [e["name"] for e in response.model_extra["extra_fields"]["mcp_agent"]["executed"]] == [
         "filesystem-read_file"
     ]
+
+
+@pytest.mark.parametrize("model", [CLAUDE, "openai/gpt-4o-mini"])
+def test_agent_mode_on_the_anthropic_route(gw: GatewayProcess, fake: Any, model: str) -> None:
+    ant = anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key="x", max_retries=0, timeout=30)
+    fake.control.script(
+        {"tool_calls": [tool_call("filesystem-read_file", path="config.json")]},
+        {"reply": "Two providers."},
+    )
+    message = ant.messages.create(model=model, max_tokens=200, messages=[{"role": "user", "content": QUESTION}])
+    assert [b.type for b in message.content] == ["text"] and message.content[0].text == "Two providers."
+    assert message.stop_reason == "end_turn"
+    second = fake.control.last()
+    text = json.dumps(second["body"]["messages"])
+    assert "config.json" in text and "anthropic" in text  # the tool's result went back to the model
+    fake.control.script(
+        {"tool_calls": [tool_call("filesystem-read_file", path="notes.txt")]},
+        {"reply": "Milk."},
+    )
+    with ant.messages.stream(model=model, max_tokens=200, messages=[{"role": "user", "content": "notes?"}]) as s:
+        assert "".join(s.text_stream) == "Milk."
+        assert s.get_final_message().stop_reason == "end_turn"
