@@ -83,7 +83,7 @@ def test_discovery_lists_every_allowed_tool_with_client_and_schema(gw: GatewayPr
     read = next(t for t in data["data"] if t["function"]["name"] == "files-read_file")
     assert (read["client"], read["tool"], read["auto_execute"]) == ("files", "read_file", True)
     assert read["function"]["parameters"]["properties"]["path"]["type"] == "string"
-    assert read["function"]["description"].startswith("Read a text file")
+    assert read["function"]["description"].startswith("Read a UTF-8 text file")
     assert data["clients"]["web"] == {"state": "connected", "type": "http", "tools": 6}
     assert health(gw)["mcp"]["files"]["state"] == "connected"
 
