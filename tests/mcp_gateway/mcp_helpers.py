@@ -95,13 +95,14 @@ def post(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[in
 
 
 class HttpMCPServer:
-    """The test MCP server over streamable HTTP, in a subprocess."""
+    """The test MCP server over streamable HTTP (or SSE), in a subprocess."""
 
-    def __init__(self, root: Path, name: str = "web") -> None:
+    def __init__(self, root: Path, name: str = "web", sse: bool = False) -> None:
         self.port = free_port()
-        self.url = f"http://{HOST}:{self.port}/mcp"
+        self.url = f"http://{HOST}:{self.port}/{'sse' if sse else 'mcp'}"
         self.proc = subprocess.Popen(
-            [sys.executable, SERVER, "--root", str(root), "--http", str(self.port), "--name", name],
+            [sys.executable, SERVER, "--root", str(root), "--http", str(self.port), "--name", name]
+            + (["--sse"] if sse else []),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -1,6 +1,7 @@
 """The MCP server of the tests: the example filesystem server (examples/mcp/) plus tools that misbehave.
 
-``python mcp_test_server.py --root DIR`` serves over stdio; add ``--http PORT`` for streamable HTTP.
+``python mcp_test_server.py --root DIR`` serves over stdio; add ``--http PORT`` for streamable HTTP
+(at /mcp), and also ``--sse`` for the older SSE transport (at /sse).
 Tools: read_file, list_directory (the guide's filesystem example), slow, fail, add_tool (adds
 ``extra`` and announces tools/list_changed, unless ``--quiet-changes``) and die (the process exits
 mid-call). Written with the SDK's MCPServer (FastMCP in mcp 1.x).
@@ -25,6 +26,7 @@ _spec.loader.exec_module(example)
 parser = argparse.ArgumentParser()
 parser.add_argument("--root", default=".")
 parser.add_argument("--http", type=int, default=0)
+parser.add_argument("--sse", action="store_true", help="with --http: the older SSE transport at /sse")
 parser.add_argument("--name", default="files")
 parser.add_argument("--quiet-changes", action="store_true", help="add_tool announces nothing")
 opts = parser.parse_args()
@@ -66,7 +68,9 @@ def die() -> str:
 
 
 if __name__ == "__main__":
-    if opts.http:
+    if opts.http and opts.sse:
+        server.run("sse", host="127.0.0.1", port=opts.http)
+    elif opts.http:
         server.run("streamable-http", host="127.0.0.1", port=opts.http)
     else:
         server.run()

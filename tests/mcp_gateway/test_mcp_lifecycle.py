@@ -104,6 +104,19 @@ def test_an_http_server_going_away_removes_its_tools(start_gateway: GatewayFacto
     assert health(gw)["status"] == "ok"
 
 
+def test_an_sse_server_works_like_the_others(start_gateway: GatewayFactory, fake: Any, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("over sse", encoding="utf-8")
+    server = HttpMCPServer(tmp_path, sse=True)
+    try:
+        config = mcp_config(fake.url, [{"name": "old", "connection_type": "sse", "connection_string": server.url}])
+        gw = start_gateway(config)
+        wait_state(gw, "old")
+        assert "old-read_file" in tool_names(gw)
+        assert execute(gw, "old-read_file", path="a.txt")["content"] == "over sse"
+    finally:
+        server.stop()
+
+
 def test_tools_list_changed_is_picked_up(start_gateway: GatewayFactory, fake: Any, tmp_path: Path) -> None:
     server = HttpMCPServer(tmp_path)
     try:
