@@ -193,11 +193,14 @@ class AgentRun:
                         held.append((chunk, raw))
                         continue
                     delta = choices[0].get("delta") or {}
+                    finish = choices[0].get("finish_reason")
                     if delta.get("tool_calls"):
                         _merge_calls(calls, delta["tool_calls"])
-                        if not delta.get("content"):
+                        delta = {k: v for k, v in delta.items() if k != "tool_calls"}
+                        if not delta.get("content") and not finish:
                             continue
-                    if choices[0].get("finish_reason"):
+                        chunk, raw = _delta_chunk(chunk, delta, finish)  # its text or finish, without the calls
+                    if finish:
                         held.append((chunk, raw))
                         continue
                     if isinstance(delta.get("content"), str):
