@@ -8,9 +8,11 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import openai
 import pytest
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp_helpers import (
     HttpMCPServer,
     alive,
@@ -173,6 +175,11 @@ async def test_server_mode_serves_every_tool_to_an_mcp_client(
             assert unknown.is_error and "unknown tool" in unknown.content[0].text
     _, metrics = http_get(gw.url + "/metrics")
     assert 'bifrost_mcp_tool_calls_total{client="files",status="success",tool="read_file"} 2.0' in metrics.decode()
+    http = httpx2.AsyncClient(headers={"x-bf-mcp-include-tools": "files-list_directory"})
+    async with http, Client(streamable_http_client(gw.url + "/mcp", http_client=http), cache=None) as narrowed:
+        assert [t.name for t in (await narrowed.list_tools()).tools] == ["files-list_directory"]
+        hidden = await narrowed.call_tool("files-read_file", {"path": "config.json"})
+        assert hidden.is_error and "unknown tool" in hidden.content[0].text
     status, _ = post(gw.url + "/mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, {"Origin": "http://evil.example"})
     assert status == 403
 

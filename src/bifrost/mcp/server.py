@@ -2,8 +2,10 @@
 
 The protocol is the SDK's: a low-level `mcp.server.Server` answers `tools/list` from the registry and
 `tools/call` through `MCPManager.execute` (same timeout, metrics and logs as every tool execution), and the
-SDK's streamable-HTTP session manager serves it. It runs stateless, so any worker process can answer any
-request. This module only bridges aiohttp to the SDK's ASGI handler (scope, receive, send).
+SDK's streamable-HTTP session manager serves it. The `x-bf-mcp-include-clients` / `x-bf-mcp-include-tools`
+headers of the HTTP request narrow what it lists and runs, as on the chat routes. It runs stateless, so any
+worker process can answer any request. This module only bridges aiohttp to the SDK's ASGI handler
+(scope, receive, send).
 
 A browser request (one with an `Origin` header) is refused unless the origin is on this machine
 (localhost, 127.0.0.1, [::1]): a web page must not reach local tools through DNS rebinding.
@@ -21,9 +23,16 @@ from aiohttp import web
 from mcp.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
+from bifrost.mcp.inject import select_tools
 from bifrost.mcp.manager import MCPManager
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _headers(ctx: Any) -> Any:
+    """The HTTP request's headers (the x-bf-mcp-include-* filters apply here too)."""
+    headers = getattr(getattr(ctx, "request", None), "headers", None)
+    return headers if headers is not None else {}
 
 
 class MCPServerMode:
@@ -46,12 +55,12 @@ class MCPServerMode:
     async def _list_tools(self, ctx: Any, params: Any) -> mcp_types.ListToolsResult:
         tools = [
             mcp_types.Tool(name=t.exposed, description=t.description, input_schema=t.schema)
-            for t in self.manager.registry.tools
+            for t in select_tools(self.manager.registry, _headers(ctx))
         ]
         return mcp_types.ListToolsResult(tools=tools)
 
     async def _call_tool(self, ctx: Any, params: mcp_types.CallToolRequestParams) -> mcp_types.CallToolResult:
-        tool = self.manager.registry.by_name.get(params.name)
+        tool = next((t for t in select_tools(self.manager.registry, _headers(ctx)) if t.exposed == params.name), None)
         if tool is None:
             text = f"unknown tool '{params.name}' (tools/list shows the tools of the connected MCP clients)"
             return mcp_types.CallToolResult(content=[mcp_types.TextContent(type="text", text=text)], is_error=True)
