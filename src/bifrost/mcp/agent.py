@@ -197,9 +197,9 @@ class AgentRun:
                     if delta.get("tool_calls"):
                         _merge_calls(calls, delta["tool_calls"])
                         delta = {k: v for k, v in delta.items() if k != "tool_calls"}
-                        if not delta.get("content") and not finish:
+                        if not delta.get("content") and not finish and "role" not in delta:
                             continue
-                        chunk, raw = _delta_chunk(chunk, delta, finish)  # its text or finish, without the calls
+                        chunk, raw = _delta_chunk(chunk, delta, finish)  # its role, text or finish, without the calls
                     if finish:
                         held.append((chunk, raw))
                         continue
