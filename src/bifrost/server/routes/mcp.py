@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from bifrost.core.context import RequestContext, Target
+from bifrost.core.context import RequestContext, Target, request_id
 from bifrost.core.errors import GatewayError, bad_request
 from bifrost.mcp.agent import Ask, continue_agent, prepare_chat
 from bifrost.mcp.inject import select_tools
@@ -41,18 +41,23 @@ def chat_asker(gw: Gateway, ctx: RequestContext, targets: list[Target]) -> Ask:
     return ask
 
 
-def _json(body: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+def _json(request: web.Request, body: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        body=orjson.dumps(body),
+        content_type="application/json",
+        headers={"x-request-id": request_id(request.headers)},
+    )
 
 
-def _openai_error(exc: GatewayError) -> web.Response:
-    return _json({"error": exc.openai_error()}, exc.status)
+def _openai_error(request: web.Request, exc: GatewayError) -> web.Response:
+    return _json(request, {"error": exc.openai_error()}, exc.status)
 
 
-def _anthropic_error(exc: GatewayError) -> web.Response:
+def _anthropic_error(request: web.Request, exc: GatewayError) -> web.Response:
     from bifrost.integrations.anthropic import openai_error_to_anthropic
 
-    return _json(openai_error_to_anthropic(exc.status, exc.openai_error()), exc.status)
+    return _json(request, openai_error_to_anthropic(exc.status, exc.openai_error()), exc.status)
 
 
 class MCPRoutes:
@@ -78,12 +83,12 @@ class MCPRoutes:
     async def tools(self, request: web.Request) -> web.Response:
         mcp = self.gw.mcp
         if mcp is None:
-            return _json({"object": "list", "data": [], "clients": {}})
+            return _json(request, {"object": "list", "data": [], "clients": {}})
         data = [
             {**t.openai, "client": t.client, "tool": t.name, "auto_execute": t.auto}
             for t in select_tools(mcp.registry, request.headers)
         ]
-        return _json({"object": "list", "data": data, "clients": mcp.status()})
+        return _json(request, {"object": "list", "data": data, "clients": mcp.status()})
 
     async def execute(self, request: web.Request) -> web.Response:
         try:
@@ -99,8 +104,8 @@ class MCPRoutes:
             tool = self._find(request, fn["name"])
             outcome = await self.gw.mcp.execute(tool, args)
         except GatewayError as exc:
-            return _openai_error(exc)
-        return _json({"role": "tool", "tool_call_id": call.get("id"), "content": outcome.content})
+            return _openai_error(request, exc)
+        return _json(request, {"role": "tool", "tool_call_id": call.get("id"), "content": outcome.content})
 
     async def execute_anthropic(self, request: web.Request) -> web.Response:
         try:
@@ -117,7 +122,7 @@ class MCPRoutes:
             tool = self._find(request, block["name"])
             outcome = await self.gw.mcp.execute(tool, args)
         except GatewayError as exc:
-            return _anthropic_error(exc)
+            return _anthropic_error(request, exc)
         result: dict[str, Any] = {
             "type": "tool_result",
             "tool_use_id": block.get("id"),
@@ -125,7 +130,7 @@ class MCPRoutes:
         }
         if not outcome.ok:
             result["is_error"] = True
-        return _json(result)
+        return _json(request, result)
 
     def _find(self, request: web.Request, name: str) -> MCPTool:
         mcp = self.gw.mcp
@@ -147,6 +152,7 @@ class MCPRoutes:
         mcp = self.gw.mcp
         if mcp is None:
             return _openai_error(
+                request,
                 GatewayError(404, "MCP server mode needs at least one MCP client in mcp.client_configs",
                              code="mcp_not_configured")
             )
