@@ -64,6 +64,7 @@ MARKERS = {
     "main": ("<!-- bench:start -->", "<!-- bench:end -->"),
     "stacks": ("<!-- stacks:start -->", "<!-- stacks:end -->"),
     "observability": ("<!-- observability:start -->", "<!-- observability:end -->"),
+    "mcp": ("<!-- mcp:start -->", "<!-- mcp:end -->"),  # bench/mcp_hook.py
 }
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
 Json = dict[str, Any]

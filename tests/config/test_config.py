@@ -111,7 +111,8 @@ def test_contract_example_loads() -> None:
     assert vllm.network.base_url == "http://127.0.0.1:8000"
 
     assert config.fallbacks == {"gpt-4o-mini": ["anthropic/claude-3-sonnet-20240229"]}
-    assert config.mcp is not None and config.mcp["tool_manager_config"]["max_agent_depth"] == 10
+    assert config.mcp is not None and config.mcp.max_agent_depth == 10
+    assert [c.name for c in config.mcp.clients] == ["files", "search"]
     assert config.governance is not None and "virtual_keys" in config.governance
     assert config.client.prometheus_labels == ["environment"]
     assert config.client.max_request_body_size_mb == 100.0

@@ -6,7 +6,10 @@ Everything here is built once at start-up; the request path only reads it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bifrost.mcp.config import MCPConfig
 
 # Providers that speak OpenAI's wire format; their name is also their default base URL's owner.
 OPENAI_COMPATIBLE = (
@@ -130,7 +133,7 @@ class Config:
     client: ClientConfig = field(default_factory=ClientConfig)
     logs_store: LogsStoreConfig = field(default_factory=LogsStoreConfig)
     state_store: StateStoreConfig = field(default_factory=StateStoreConfig)
-    mcp: dict[str, Any] | None = None  # validated shape, used by the MCP layer
+    mcp: MCPConfig | None = None  # bifrost.mcp.config reads and validates it
     governance: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)  # start-up warnings (never secret values)
     source: str | None = None  # path it was loaded from

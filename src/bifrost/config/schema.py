@@ -25,6 +25,7 @@ from bifrost.config.model import (
     StateStoreConfig,
 )
 from bifrost.config.reader import Obj, Reader, did_you_mean, env_var_name, index, join, shown
+from bifrost.mcp.config import parse_mcp
 
 
 def _names(cls: type) -> tuple[str, ...]:
@@ -91,7 +92,7 @@ def build_config(data: Any, env: Mapping[str, str], source: str | None = None) -
         config.client = _client(r, root.obj("client", CLIENT_FIELDS))
         config.logs_store = _logs_store(r, root.obj("logs_store", LOGS_STORE_FIELDS))
         config.state_store = _state_store(r, root.obj("state_store", ("type", "config")))
-        config.mcp = _free_object(r, root, "mcp")
+        config.mcp = parse_mcp(r, root)
         config.governance = _free_object(r, root, "governance")
     if r.problems:
         raise ConfigError(r.problems)

@@ -84,7 +84,7 @@ _GENAI_PATH = "/genai/v1beta/models/{model}:generateContent"
 _GENAI_STREAM_PATH = "/genai/v1beta/models/{model}:streamGenerateContent"
 # one label-child cache per metric (key: the label values)
 _CACHES: tuple[str, ...] = ("http", "upstream", "uplat", "ok", "err", "in", "out", "cost", "ttft", "itl")
-_CACHES += ("overhead", "retries", "fallbacks", "active", "queue", "rl", "mcp", "dropped")
+_CACHES += ("overhead", "retries", "fallbacks", "active", "queue", "rl", "mcp", "mcplat", "dropped")
 _LABEL_NAME_BAD = re.compile(r"[^a-zA-Z0-9_]")
 
 
@@ -301,6 +301,13 @@ class Metrics:
         self.mcp_calls = Counter(
             "bifrost_mcp_tool_calls_total", "MCP tool executions.", ("client", "tool", "status"), registry=r
         )
+        self.mcp_latency = Histogram(
+            "bifrost_mcp_tool_latency_seconds",
+            "MCP tool execution time.",
+            ("client", "tool"),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.logstore_dropped_total = Counter(
             "bifrost_logstore_dropped_total",
             "Request log records dropped (queue full or store failing).",
@@ -321,9 +328,11 @@ class Metrics:
     def rate_limited(self, provider: str, reason: str) -> None:
         _child(self._caches["rl"], self.rate_limited_total, (provider, reason)).inc()
 
-    def mcp_tool_call(self, client: str, tool: str, ok: bool) -> None:
+    def mcp_tool_call(self, client: str, tool: str, ok: bool, seconds: float | None = None) -> None:
         key = (client, tool, "success" if ok else "error")
         _child(self._caches["mcp"], self.mcp_calls, key).inc()
+        if seconds is not None:
+            _child(self._caches["mcplat"], self.mcp_latency, (client, tool)).observe(seconds)
 
     def logstore_dropped(self, reason: str, n: int = 1) -> None:
         if n > 0:

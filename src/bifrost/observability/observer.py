@@ -27,6 +27,8 @@ def config_secrets(config: Config) -> Iterator[str]:
     for vk in governance.get("virtual_keys") or ():
         if isinstance(vk, dict) and isinstance(vk.get("value"), str):
             yield vk["value"]
+    if config.mcp is not None:
+        yield from config.mcp.secrets()
     if config.logs_store.url:
         password = urlsplit(config.logs_store.url).password
         if password:

@@ -53,6 +53,9 @@ def _register_optional_routes(app: web.Application, gateway: Gateway) -> None:
     from bifrost.server.routes.genai import GenaiRoutes
 
     GenaiRoutes(gateway).register(app)
+    from bifrost.server.routes.mcp import MCPRoutes
+
+    MCPRoutes(gateway).register(app)
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -60,7 +63,10 @@ async def _health(request: web.Request) -> web.Response:
     headers = {"x-request-id": request_id(request.headers)}
     if gateway.draining:
         return web.json_response({"status": "draining"}, status=503, dumps=_dumps, headers=headers)
-    return web.json_response({"status": "ok", "providers": list(gateway.providers)}, dumps=_dumps, headers=headers)
+    body: dict[str, object] = {"status": "ok", "providers": list(gateway.providers)}
+    if gateway.mcp is not None:
+        body["mcp"] = gateway.mcp.status()  # a failing MCP server never makes the gateway unhealthy
+    return web.json_response(body, dumps=_dumps, headers=headers)
 
 
 async def _not_found(request: web.Request) -> web.Response:

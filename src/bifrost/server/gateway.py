@@ -85,17 +85,28 @@ class Gateway:
         self.draining = False
         # every configured secret, longest first, so error text can be scrubbed before it leaves
         self.secrets = tuple(sorted(
-            {k.value for p in config.providers.values() for k in p.keys if k.value and len(k.value) >= 4},
+            {k.value for p in config.providers.values() for k in p.keys if k.value and len(k.value) >= 4}
+            | set(config.mcp.secrets() if config.mcp is not None else ()),
             key=len, reverse=True,
         ))
         self.catalog = ModelCatalog(self.providers)
+        # MCP (bifrost.mcp): None when no MCP client is configured, and the SDK is then never imported
+        self.mcp: Any = None
+        if config.mcp is not None and config.mcp.clients:
+            from bifrost.mcp.manager import MCPManager
+
+            self.mcp = MCPManager(config.mcp, self.secrets, getattr(observer, "metrics", None))
 
     async def start(self) -> None:
         for provider in self.providers.values():
             await provider.start()
+        if self.mcp is not None:
+            await self.mcp.start()  # connects in the background: start-up never waits for an MCP server
 
     async def close(self) -> None:
         await self.catalog.close()
+        if self.mcp is not None:
+            await self.mcp.close()  # stdio children are stopped here
         for provider in self.providers.values():
             await provider.close()
 

@@ -23,10 +23,13 @@ from bifrost.integrations.anthropic import (
     openai_error_to_anthropic,
     openai_response_to_anthropic,
 )
+from bifrost.mcp.agent import AgentRun
+from bifrost.mcp.inject import inject_anthropic, select_tools
 from bifrost.providers.anthropic.provider import AnthropicProvider
 from bifrost.providers.base import ChatStream, Provider
 from bifrost.server.gateway import Gateway, json_answer
 from bifrost.server.relay import relay
+from bifrost.server.routes.mcp import chat_asker, continue_agent
 from bifrost.server.routes.openai import extra_fields
 
 log = logging.getLogger("bifrost")
@@ -91,22 +94,32 @@ class AnthropicRoutes:
             ctx.stream = record.stream = body.get("stream") is True
             if gw.content_logging:
                 record.request_body = body
+            mcp_tools: tuple[Any, ...] = ()
+            if gw.mcp is not None:
+                mcp_tools = select_tools(gw.mcp.registry, request.headers)
+                body = inject_anthropic(body, mcp_tools)
+            agent = any(t.auto for t in mcp_tools)  # agent mode runs on the canonical shape, for every target
             canonical: dict[str, Any] | None = None
-            if any(gw.providers[t.provider].wire != "anthropic" for t in targets):
+            if agent or any(gw.providers[t.provider].wire != "anthropic" for t in targets):
                 try:
                     canonical = anthropic_request_to_openai(body)
                 except TranslationError as exc:
                     raise bad_request(str(exc), param=exc.param) from None
+            if agent:
+                assert gw.mcp is not None and canonical is not None
+                ctx.mcp = AgentRun(gw.mcp, mcp_tools, canonical)
 
             async def call(provider: Provider, target: Target, key: Any) -> Any:
-                if isinstance(provider, AnthropicProvider):
+                if isinstance(provider, AnthropicProvider) and not agent:
                     return await provider.messages(dict(body), target.model, key, ctx, version, beta)
                 assert canonical is not None
                 translated = provider.adapt_translated(dict(canonical), target.model)
                 return await provider.chat(translated, target.model, key, ctx)
 
             result = await gw.engine.run(ctx, targets, call)
-            native = gw.providers[record.provider or ""].wire == "anthropic"
+            native = gw.providers[record.provider or ""].wire == "anthropic" and not agent
+            if ctx.mcp is not None:
+                result = await continue_agent(ctx.mcp, result, chat_asker(gw, ctx, targets))
             if isinstance(result, ChatStream):
                 return await relay(gw, request, ctx, result, _AnthropicOut(native, record.model or "", record))
             if not native:

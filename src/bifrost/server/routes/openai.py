@@ -17,6 +17,7 @@ from bifrost.core.errors import GatewayError, bad_request
 from bifrost.observability.record import RequestRecord
 from bifrost.providers.base import ChatStream, Provider
 from bifrost.server.gateway import Gateway, json_answer
+from bifrost.server.routes.mcp import chat_asker, continue_agent, prepare_chat
 
 log = logging.getLogger("bifrost")
 
@@ -28,13 +29,16 @@ _SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"
 
 
 def extra_fields(record: RequestRecord, ctx: RequestContext) -> dict[str, Any]:
-    return {
+    fields = {
         "provider": record.provider,
         "model_requested": record.model_requested,
         "latency_ms": round((time.perf_counter() - ctx.started) * 1000, 3),
         "retries": record.retries,
         "fallback_index": record.fallback_index,
     }
+    if ctx.mcp is not None:
+        fields["mcp_agent"] = ctx.mcp.summary()
+    return fields
 
 
 def error_response(exc: GatewayError, ctx: RequestContext, gw: Gateway) -> web.Response:
@@ -160,12 +164,16 @@ class OpenAIRoutes:
             record.stream = stream
             if gw.content_logging:
                 record.request_body = body
+            if gw.mcp is not None and method == "chat":
+                body, ctx.mcp = prepare_chat(gw.mcp, body, request.headers)
             operation = _OPERATIONS[method]
 
             def call(provider: Provider, target: Target, key: Any) -> Awaitable[Any]:
                 return getattr(provider, operation)(body, target.model, key, ctx)  # no extra coroutine frame
 
             result = await gw.engine.run(ctx, targets, call)
+            if ctx.mcp is not None:
+                result = await continue_agent(ctx.mcp, result, chat_asker(gw, ctx, targets))
             if isinstance(result, ChatStream):
                 return await self._relay(request, ctx, result)
             return self._answer(ctx, result)
