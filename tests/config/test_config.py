@@ -81,7 +81,10 @@ def test_jsonc_unterminated_block_comment() -> None:
 
 
 def test_contract_example_loads() -> None:
-    env = {"OPENAI_API_KEY_1": "sk-one", "OPENAI_API_KEY_2": "sk-two", "ANTHROPIC_API_KEY": "sk-ant"}
+    env = {
+        "OPENAI_API_KEY_1": "sk-one", "OPENAI_API_KEY_2": "sk-two", "ANTHROPIC_API_KEY": "sk-ant",
+        "BIFROST_VK_TEAM_A": "sk-bf-team-a",
+    }
     config = load_config(FIXTURES / "contract_example.jsonc", env=env)
 
     assert list(config.providers) == ["openai", "anthropic", "local-vllm"]
@@ -113,6 +116,9 @@ def test_contract_example_loads() -> None:
     assert config.fallbacks == {"gpt-4o-mini": ["anthropic/claude-3-sonnet-20240229"]}
     assert config.mcp is not None and config.mcp["tool_manager_config"]["max_agent_depth"] == 10
     assert config.governance is not None and "virtual_keys" in config.governance
+    (team_a,) = config.governance_rules.virtual_keys
+    assert (team_a.id, team_a.value, team_a.max_concurrent_requests) == ("team-a", "sk-bf-team-a", 20)
+    assert team_a.budget.max_limit == 25.0 and team_a.budget.reset.text == "30d"
     assert config.client.prometheus_labels == ["environment"]
     assert config.client.max_request_body_size_mb == 100.0
     assert (config.logs_store.enabled, config.logs_store.type, config.logs_store.path) == (
@@ -583,7 +589,7 @@ def test_broken_config(
 
 
 def test_check_ok_output(capsys: pytest.CaptureFixture[str]) -> None:
-    env = {"OPENAI_API_KEY_1": SECRET, "ANTHROPIC_API_KEY": SECRET}
+    env = {"OPENAI_API_KEY_1": SECRET, "ANTHROPIC_API_KEY": SECRET, "BIFROST_VK_TEAM_A": "sk-bf-team-a"}
     assert run_check(FIXTURES / "contract_example.jsonc", env=env) == 0
     out, err = capsys.readouterr()
     assert out.splitlines() == [

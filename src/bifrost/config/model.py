@@ -121,6 +121,7 @@ class LogsStoreConfig:
 class StateStoreConfig:
     type: str = "memory"  # "memory" | "redis"
     url: str | None = None
+    fail_open: bool = True  # store unreachable: serve (and log) rather than answer 503
 
 
 @dataclass(slots=True)
@@ -131,6 +132,7 @@ class Config:
     logs_store: LogsStoreConfig = field(default_factory=LogsStoreConfig)
     state_store: StateStoreConfig = field(default_factory=StateStoreConfig)
     mcp: dict[str, Any] | None = None  # validated shape, used by the MCP layer
-    governance: dict[str, Any] | None = None
+    governance: dict[str, Any] | None = None  # as written; governance_rules is the validated form
+    governance_rules: Any = None  # bifrost.governance.config.GovernanceConfig when the section is present
     warnings: list[str] = field(default_factory=list)  # start-up warnings (never secret values)
     source: str | None = None  # path it was loaded from

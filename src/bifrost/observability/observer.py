@@ -23,10 +23,10 @@ def config_secrets(config: Config) -> Iterator[str]:
         for key in provider.keys:
             if key.value:
                 yield key.value
-    governance: dict[str, Any] = config.governance or {}
-    for vk in governance.get("virtual_keys") or ():
-        if isinstance(vk, dict) and isinstance(vk.get("value"), str):
-            yield vk["value"]
+    rules = config.governance_rules
+    for vk in rules.virtual_keys if rules is not None else ():
+        if vk.value:
+            yield vk.value
     if config.logs_store.url:
         password = urlsplit(config.logs_store.url).password
         if password:

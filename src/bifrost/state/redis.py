@@ -1,0 +1,232 @@
+"""The shared backend: redis-py asyncio, one Lua script per admission and per settlement.
+
+Each admission checks every counter and then charges every counter inside one script, so no two
+gateways can both see "49 of 50" and both go: Redis runs scripts one at a time. Time is Redis's own
+(``TIME``), so instances with skewed clocks still agree on windows. Key cool-downs are written as
+expiring keys and announced on a pub/sub channel that every process listens to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from bifrost.state.base import (
+    SLOT_LEASE_MS,
+    Adjustment,
+    CooldownListener,
+    Counter,
+    Decision,
+    StateStore,
+    StateUnavailable,
+)
+
+log = logging.getLogger("bifrost.state")
+
+PREFIX = "bifrost:"
+COOLDOWN_CHANNEL = PREFIX + "cooldowns"
+COOLDOWN_PREFIX = PREFIX + "cd:"
+
+_ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local used = {}
+for i = 1, #KEYS do
+  local b = (i - 1) * 6
+  local mode, limit, amount = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+  local key = KEYS[i]
+  local value, refused
+  if mode == 'slot' then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    value = redis.call('ZCARD', key)
+    refused = value + 1 > limit
+  else
+    value = tonumber(redis.call('GET', key) or '0')
+    if mode == 'add' then refused = value + amount > limit else refused = value >= limit end
+  end
+  if refused then
+    return {0, i - 1, value, redis.call('PTTL', key)}
+  end
+  used[i] = value
+end
+local out = {1, -1}
+for i = 1, #KEYS do
+  local b = (i - 1) * 6
+  local mode, amount = ARGV[b + 1], tonumber(ARGV[b + 3])
+  local window, expire_at = tonumber(ARGV[b + 4]), tonumber(ARGV[b + 5])
+  local key = KEYS[i]
+  if mode == 'slot' then
+    redis.call('ZADD', key, now + LEASE, ARGV[b + 6])
+    redis.call('PEXPIRE', key, LEASE)
+    out[#out + 1] = used[i] + 1
+    out[#out + 1] = -1
+  else
+    local v = redis.call('INCRBY', key, amount)
+    if redis.call('PTTL', key) == -1 then
+      if expire_at > 0 then redis.call('PEXPIREAT', key, expire_at)
+      elseif window > 0 then redis.call('PEXPIRE', key, window) end
+    end
+    out[#out + 1] = v
+    out[#out + 1] = redis.call('PTTL', key)
+  end
+end
+return out
+""".replace("LEASE", str(SLOT_LEASE_MS))
+
+_SETTLE = """
+for i = 1, #KEYS do
+  local b = (i - 1) * 3
+  local delta, window, expire_at = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+  local key = KEYS[i]
+  if redis.call('EXISTS', key) == 1 then
+    if redis.call('INCRBY', key, delta) < 0 then redis.call('SET', key, 0, 'KEEPTTL') end
+  elseif delta > 0 then
+    redis.call('INCRBY', key, delta)
+    if expire_at > 0 then redis.call('PEXPIREAT', key, expire_at)
+    elseif window > 0 then redis.call('PEXPIRE', key, window) end
+  end
+end
+return 1
+"""
+
+_READ = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {}
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'zset' then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    out[#out + 1] = redis.call('ZCARD', key)
+    out[#out + 1] = -1
+  else
+    out[#out + 1] = tonumber(redis.call('GET', key) or '0')
+    out[#out + 1] = redis.call('PTTL', key)
+  end
+end
+return out
+"""
+
+
+class RedisStore(StateStore):
+    kind = "redis"
+    shared = True
+
+    def __init__(self, url: str, timeout_s: float = 1.0) -> None:
+        from redis.asyncio import Redis
+
+        self.url = url
+        self.client: Any = Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, health_check_interval=0
+        )
+        self._admit = self.client.register_script(_ADMIT)
+        self._settle = self.client.register_script(_SETTLE)
+        self._read = self.client.register_script(_READ)
+        self._listeners: list[CooldownListener] = []
+        self._listener_task: asyncio.Task[None] | None = None
+
+    async def _run(self, coro: Any) -> Any:
+        from redis.exceptions import RedisError
+
+        try:
+            return await coro
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StateUnavailable(f"redis state store unreachable: {exc.__class__.__name__}: {exc}") from None
+
+    async def start(self) -> None:
+        with contextlib.suppress(StateUnavailable):
+            await self._run(self.client.ping())
+
+    async def close(self) -> None:
+        if self._listener_task is not None:
+            self._listener_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener_task
+        with contextlib.suppress(Exception):
+            await self.client.aclose()
+
+    async def admit(self, counters: Sequence[Counter]) -> Decision:
+        args: list[Any] = []
+        for c in counters:
+            args += [c.mode, c.limit, c.amount, c.window_ms, c.expire_at_ms, c.member or "-"]
+        out = await self._run(self._admit(keys=[PREFIX + c.key for c in counters], args=args))
+        if not out[0]:
+            return Decision(False, int(out[1]), [int(out[2])], [int(out[3])])
+        rest = [int(v) for v in out[2:]]
+        return Decision(True, -1, rest[0::2], rest[1::2])
+
+    async def settle(self, adjustments: Sequence[Adjustment]) -> None:
+        todo = [a for a in adjustments if a.delta]
+        if not todo:
+            return
+        args: list[Any] = []
+        for a in todo:
+            args += [a.delta, a.window_ms, a.expire_at_ms]
+        await self._run(self._settle(keys=[PREFIX + a.key for a in todo], args=args))
+
+    async def release(self, key: str, member: str) -> None:
+        await self._run(self.client.zrem(PREFIX + key, member))
+
+    async def read(self, keys: Sequence[str]) -> list[tuple[int, int]]:
+        if not keys:
+            return []
+        out = [int(v) for v in await self._run(self._read(keys=[PREFIX + k for k in keys]))]
+        return list(zip(out[0::2], out[1::2], strict=True))
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self._run(self.client.get(PREFIX + "kv:" + key))
+        return bytes(value) if value is not None else None
+
+    async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        px = max(1, int(ttl_s * 1000)) if ttl_s else None
+        await self._run(self.client.set(PREFIX + "kv:" + key, value, px=px))
+
+    async def delete(self, key: str) -> None:
+        await self._run(self.client.delete(PREFIX + "kv:" + key))
+
+    # -- key cool-downs ---------------------------------------------------------------------------------
+    async def cool_down(self, provider: str, key_name: str, seconds: float) -> None:
+        ms = max(1, int(seconds * 1000))
+        name = f"{provider}\x00{key_name}"
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(COOLDOWN_PREFIX + name, ms, px=ms)
+        pipe.publish(COOLDOWN_CHANNEL, f"{name}\x00{ms}")
+        await self._run(pipe.execute())
+
+    def on_cool_down(self, listener: CooldownListener) -> None:
+        self._listeners.append(listener)
+        if self._listener_task is None:
+            self._listener_task = asyncio.get_running_loop().create_task(self._listen())
+
+    def _announce(self, name: str, seconds: float) -> None:
+        provider, _, key_name = name.partition("\x00")
+        for listener in self._listeners:
+            try:
+                listener(provider, key_name, seconds)
+            except Exception:
+                log.exception("key cool-down listener failed")
+
+    async def _listen(self) -> None:
+        """Follow the cool-down channel; after a connection loss, catch up from the expiring keys."""
+        while True:
+            try:
+                pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                await pubsub.subscribe(COOLDOWN_CHANNEL)
+                async for name in self.client.scan_iter(match=COOLDOWN_PREFIX + "*", count=500):
+                    ttl = await self.client.pttl(name)
+                    if ttl and ttl > 0:
+                        self._announce(name.decode()[len(COOLDOWN_PREFIX):], ttl / 1000)
+                while True:
+                    message = await pubsub.get_message(timeout=0.5)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    name, _, ms = message["data"].decode().rpartition("\x00")
+                    self._announce(name, int(ms) / 1000)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await asyncio.sleep(1.0)
