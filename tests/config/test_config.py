@@ -117,7 +117,7 @@ def test_contract_example_loads() -> None:
     assert config.mcp is not None and config.mcp["tool_manager_config"]["max_agent_depth"] == 10
     assert config.governance is not None and "virtual_keys" in config.governance
     (team_a,) = config.governance_rules.virtual_keys
-    assert (team_a.id, team_a.value, team_a.max_concurrent_requests) == ("team-a", "sk-bf-team-a", 20)
+    assert (team_a.id, team_a.value, team_a.allowed_models) == ("team-a", "sk-bf-team-a", ("openai/gpt-4o-mini",))
     assert team_a.budget.max_limit == 25.0 and team_a.budget.reset.text == "30d"
     assert config.client.prometheus_labels == ["environment"]
     assert config.client.max_request_body_size_mb == 100.0
