@@ -102,6 +102,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 2
+    if args.workers > 1 and config.state_store.type == "memory":
+        from bifrost.governance import counts_requests
+
+        if counts_requests(config):
+            print(
+                f"error: --workers {args.workers} with state_store 'memory' would give each worker its own rate "
+                "limits, budgets and concurrency caps (the limits would multiply). Use Redis so the workers share "
+                'them: "state_store": {"type": "redis", "config": {"url": "redis://127.0.0.1:6379/0"}}',
+                file=sys.stderr,
+            )
+            return 2
     try:
         if args.workers == 1:
             asyncio.run(run_worker(config, args.host, args.port, reuse_port=False))
@@ -197,6 +208,7 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload, app[GATEWAY_KEY])  # re-read config.json
     await stop.wait()
     log.info("shutting down: draining in-flight requests (up to %.0fs)", DRAIN_GRACE_S)
     app[GATEWAY_KEY].draining = True
@@ -204,6 +216,15 @@ async def run_worker(
     if observer is not None and hasattr(observer, "stop"):
         await observer.stop()
     log.info("stopped")
+
+
+def _reload(gateway: object) -> None:
+    from bifrost.governance.admin import reload_config
+
+    ok, body = reload_config(gateway)
+    if not ok:
+        for problem in body.get("problems") or ():
+            log.error("reload: %s: %s", problem["path"], problem["message"])
 
 
 def _make_observer(config: Config) -> object | None:
@@ -263,6 +284,9 @@ def _supervise(config: Config, args: argparse.Namespace) -> int:
 def _run_workers(config: Config, args: argparse.Namespace) -> int:
     _probe_bind(args.host, args.port)
     ctx = multiprocessing.get_context("fork")
+    from bifrost.governance.admin import SUPERVISOR_ENV
+
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())  # a worker asks for a reload of all with SIGHUP
     worker_args = (config, args.host, args.port, args.log_level, args.log_format)
     workers = [ctx.Process(target=_worker_main, args=worker_args, daemon=False) for _ in range(args.workers)]
     _report(config)
@@ -280,8 +304,14 @@ def _run_workers(config: Config, args: argparse.Namespace) -> int:
             if w.pid and w.is_alive():
                 os.kill(w.pid, signal.SIGTERM)
 
+    def reload_all(signum: int, _frame: object) -> None:
+        for w in workers:
+            if w.pid and w.is_alive():
+                os.kill(w.pid, signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, reload_all)
     while True:
         for i, w in enumerate(workers):
             w.join(timeout=0.5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bifrost.observability.record import RequestRecord
 
@@ -25,6 +26,8 @@ class RequestContext:
     direct_key: str | None = None  # the client's own key, when allow_direct_keys
     pinned_key: str | None = None  # x-bf-api-key
     stream: bool = False
+    gate: Any = None  # governance.Gate when governance is on: allowed targets, per-provider windows
+
 
     @property
     def request_id(self) -> str:

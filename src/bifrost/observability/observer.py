@@ -93,6 +93,7 @@ class Observer:
                 rec.prompt_tokens,
                 rec.completion_tokens,
                 rec.cached_tokens,
+                rec.cache_write_tokens,
             )
             self.metrics.observe(rec, cost)
             access_log(rec, cost, content=self.content_logging)

@@ -23,6 +23,9 @@ from bifrost.core.routing import Router
 from bifrost.observability.record import RequestRecord
 from bifrost.providers.base import Provider
 from bifrost.providers.registry import build_providers
+from bifrost.state import StateStore, create_state_store
+
+GATE_KEY = "bifrost.gate"  # request[GATE_KEY]: governance's per-request state (governance/http.py)
 
 log = logging.getLogger("bifrost")
 
@@ -83,6 +86,10 @@ class Gateway:
             config.logs_store.enabled or logging.getLogger("bifrost.access").isEnabledFor(logging.DEBUG)
         )
         self.draining = False
+        # rate-limit counters, budgets, key cool-downs, stored Responses: memory, or Redis shared by every
+        # worker and instance (state_store)
+        self.state: StateStore = create_state_store(config.state_store.type, config.state_store.url)
+        self.governor: Any = None  # governance.Governor, set by governance.install when configured
         # every configured secret, longest first, so error text can be scrubbed before it leaves
         self.secrets = tuple(sorted(
             {k.value for p in config.providers.values() for k in p.keys if k.value and len(k.value) >= 4},
@@ -91,6 +98,7 @@ class Gateway:
         self.catalog = ModelCatalog(self.providers)
 
     async def start(self) -> None:
+        await self.state.start()
         for provider in self.providers.values():
             await provider.start()
 
@@ -98,6 +106,7 @@ class Gateway:
         await self.catalog.close()
         for provider in self.providers.values():
             await provider.close()
+        await self.state.close()
 
     def redact(self, exc: GatewayError, ctx: RequestContext) -> GatewayError:
         """Remove every secret (configured keys, the client's own key) from an error and its record."""
@@ -135,6 +144,11 @@ class Gateway:
             method=method,
         )
         ctx = RequestContext(record=record, started=time.perf_counter())
+        if self.governor is not None:
+            gate = request.get(GATE_KEY)
+            if gate is not None:
+                gate.record = record
+                ctx.gate = gate
         for name, value in headers.items():
             if (name[0] != "x" and name[0] != "X") or name[:5].lower() != "x-bf-":
                 continue
