@@ -6,6 +6,7 @@ here at start-up; per request only the body is parsed and a context assembled.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -23,7 +24,7 @@ from bifrost.core.routing import Router
 from bifrost.observability.record import RequestRecord
 from bifrost.providers.base import Provider
 from bifrost.providers.registry import build_providers
-from bifrost.state import StateStore, create_state_store
+from bifrost.state import StateStore, StateUnavailable, create_state_store
 
 GATE_KEY = "bifrost.gate"  # request[GATE_KEY]: governance's per-request state (governance/http.py)
 
@@ -90,6 +91,7 @@ class Gateway:
         # worker and instance (state_store)
         self.state: StateStore = create_state_store(config.state_store.type, config.state_store.url)
         self.governor: Any = None  # governance.Governor, set by governance.install when configured
+        self._background: set[asyncio.Task[None]] = set()
         # every configured secret, longest first, so error text can be scrubbed before it leaves
         self.secrets = tuple(sorted(
             {k.value for p in config.providers.values() for k in p.keys if k.value and len(k.value) >= 4},
@@ -101,6 +103,26 @@ class Gateway:
         await self.state.start()
         for provider in self.providers.values():
             await provider.start()
+        if self.state.shared:  # key cool-downs seen by one process rest the key in all of them
+            for provider in self.providers.values():
+                provider.keys.announce = self._announce_cool_down
+            self.state.on_cool_down(self._cooled_elsewhere)
+
+    def _announce_cool_down(self, provider: str, key_name: str, seconds: float) -> None:
+        task = asyncio.ensure_future(self._publish_cool_down(provider, key_name, seconds))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _publish_cool_down(self, provider: str, key_name: str, seconds: float) -> None:
+        try:
+            await self.state.cool_down(provider, key_name, seconds)
+        except StateUnavailable as exc:
+            log.warning("key cool-down not shared with other processes: %s", exc)
+
+    def _cooled_elsewhere(self, provider: str, key_name: str, seconds: float) -> None:
+        target = self.providers.get(provider)
+        if target is not None:
+            target.keys.cooled_elsewhere(key_name, seconds)
 
     async def close(self) -> None:
         await self.catalog.close()
