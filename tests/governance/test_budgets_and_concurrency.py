@@ -9,10 +9,10 @@ import time
 import anthropic
 import openai
 import pytest
+from helpers import CHAT, VK_A, VK_B, gov_config, sdk, usage_of, vk
 
 from bifrost.testing.fake_provider import FakeProvider
 from harness import GatewayFactory
-from helpers import CHAT, VK_A, VK_B, gov_config, sdk, usage_of, vk
 
 # gpt-4o-mini: $0.15 / $0.60 per million input / output tokens, cached input $0.075 (pricing.json)
 USAGE = {"prompt_tokens": 1_000_000, "completion_tokens": 100_000, "cached_tokens": 200_000}

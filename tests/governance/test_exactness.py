@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 
+from helpers import VK_A, burst, gov_config, redis_store, usage_of, vk
+
 from bifrost.testing.fake_provider import FakeProvider
 from harness import GatewayFactory
-from helpers import VK_A, burst, gov_config, redis_store, usage_of, vk
 from redisserver import RedisServer
 
 LIMIT = {"rate_limit": {"request_max_limit": 50, "request_reset_duration": "1h"}}

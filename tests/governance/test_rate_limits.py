@@ -6,10 +6,10 @@ import time
 
 import openai
 import pytest
+from helpers import CHAT, VK_A, VK_B, gov_config, post, sdk, usage_of, vk
 
 from bifrost.testing.fake_provider import FakeProvider
 from harness import GatewayFactory
-from helpers import CHAT, VK_A, VK_B, gov_config, post, sdk, usage_of, vk
 
 
 def _limits(requests: int = 3, window: str = "2s", **extra: object) -> dict:

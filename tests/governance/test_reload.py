@@ -8,10 +8,10 @@ import threading
 
 import openai
 import pytest
+from helpers import CHAT, VK_A, eventually, gov_config, post, sdk, usage_of, vk
 
 from bifrost.testing.fake_provider import FakeProvider
 from harness import GatewayFactory
-from helpers import CHAT, VK_A, eventually, gov_config, post, sdk, usage_of, vk
 
 SLOW = {"x-bf-eh-x-fake-script": json.dumps({"reply": "one two three four five six", "chunk_delay_ms": 300})}
 
@@ -50,8 +50,7 @@ def test_sighup_reloads_the_rules(start_gateway: GatewayFactory, fake: FakeProvi
     gw.signal(signal.SIGHUP)
 
     def refused() -> bool:
-        status, _, body = post(gw.v1_url + "/chat/completions", {**CHAT, "model": "gpt-4o"}, {"x-bf-vk": VK_A})
-        return status == 403
+        return post(gw.v1_url + "/chat/completions", {**CHAT, "model": "gpt-4o"}, {"x-bf-vk": VK_A})[0] == 403
     assert eventually(refused)
     assert gw.alive()
 

@@ -13,12 +13,12 @@ import re
 
 import aiohttp
 from aiohttp import web
+from helpers import VK_A, VK_B, gov_config, vk
 
 from bifrost.config.schema import build_config
 from bifrost.server.app import create_app
 from bifrost.testing.fake_provider import FakeProvider
 from harness import free_port
-from helpers import VK_A, VK_B, gov_config, vk
 
 EXEMPT_PREFIXES = ("/api/",)
 EXEMPT = {("GET", "/health"), ("GET", "/metrics"), ("*", "/{tail}")}

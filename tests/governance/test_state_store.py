@@ -7,12 +7,12 @@ import json
 
 import openai
 import pytest
+from helpers import CHAT, VK_A, eventually, gov_config, post, redis_store, sdk, vk
 
 from bifrost.state import create_state_store
 from bifrost.state.base import ADD, CAP, SLOT, Adjustment, Counter
 from bifrost.testing.fake_provider import FakeProvider
 from harness import GatewayFactory, openai_config
-from helpers import CHAT, VK_A, eventually, gov_config, post, redis_store, sdk, vk
 from redisserver import RedisServer
 
 LIMIT = {"rate_limit": {"request_max_limit": 3, "request_reset_duration": "1h"}}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import anthropic
 import openai
 import pytest
+from helpers import CHAT, VK_A, VK_B, gov_config, post, sdk, vk
 
 from bifrost.testing.fake_provider import FakeProvider
 from harness import KEY_VALUES, GatewayFactory
-from helpers import CHAT, VK_A, VK_B, gov_config, post, sdk, vk
 
 VK_OFF = "sk-bf-retired-key-000111"
 
@@ -45,7 +45,9 @@ def test_x_bf_vk_header_is_accepted(gw, fake: FakeProvider) -> None:
 
 def test_anthropic_sdk_sends_the_key_as_x_api_key(gw, fake: FakeProvider) -> None:
     client = anthropic.Anthropic(base_url=gw.url + "/anthropic", api_key=VK_A, max_retries=0)
-    message = client.messages.create(model="openai/gpt-4o-mini", max_tokens=20, messages=[{"role": "user", "content": "Hi"}])
+    message = client.messages.create(
+        model="openai/gpt-4o-mini", max_tokens=20, messages=[{"role": "user", "content": "Hi"}]
+    )
     assert message.content[0].text
 
 
@@ -98,8 +100,7 @@ def test_provider_outside_allowed_providers_is_403(gw, fake: FakeProvider) -> No
 
 
 def test_no_provider_key_or_virtual_key_value_in_any_answer(gw, fake: FakeProvider) -> None:
-    status, _, body = post(gw.url + "/api/governance/virtual-keys", body={})
-    answers = [str(body)]
+    answers = [str(post(gw.url + "/api/governance/virtual-keys", body={}))]
     for key in ("", "sk-bf-wrong-000000", VK_OFF):
         answers.append(str(post(gw.v1_url + "/chat/completions", headers={"Authorization": f"Bearer {key}"})))
     from harness import http_get
