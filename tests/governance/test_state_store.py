@@ -103,6 +103,10 @@ def test_store_semantics_are_the_same_on_both_backends(store) -> None:
             assert not (await store.admit([Counter("t:slots", SLOT, 1, member="b")])).ok
             await store.release("t:slots", "a")
             assert (await store.admit([Counter("t:slots", SLOT, 1, member="b")])).ok
+            await store.settle([Adjustment("t:tok", 1, 60_000)], release=("t:slots", "b"))  # one round trip
+            assert (await store.read(["t:tok", "t:slots"]))[0][0] == 5
+            assert (await store.admit([Counter("t:slots", SLOT, 1, member="c")])).ok
+            await store.release("t:slots", "c")
             # all or nothing: a refusal charges none of the other counters
             both = [Counter("t:other", ADD, 5, 1, window_ms=60_000), Counter("t:req", ADD, 2, 1, window_ms=60_000)]
             decision = await store.admit(both)

@@ -369,12 +369,14 @@ class Governor:
                 used = tokens if rec is not None and rec.provider == name else 0
                 delta = used - gate.estimate
                 adjustments.append(Adjustment(f"provider:{name}:tok", delta, *window(prl.token_reset, now)))
+        slot = (f"vk:{vk.id}:slots", gate.member) if gate.slot and vk is not None else None
         try:
-            await self.store.settle(adjustments)
+            await self.store.settle(adjustments, slot)
         except StateUnavailable as exc:
             log.warning("could not record usage of request %s: %s", getattr(rec, "request_id", "?"), exc)
-        if gate.slot and vk is not None:
-            await self._release(f"vk:{vk.id}:slots", gate.member)
+            if slot is not None:
+                self._unreleased.append(slot)
+        if slot is not None and vk is not None:
             event = self._released.pop(vk.id, None)
             if event is not None:
                 event.set()

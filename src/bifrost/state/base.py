@@ -71,7 +71,8 @@ class StateStore:
     async def admit(self, counters: Sequence[Counter]) -> Decision:
         raise NotImplementedError
 
-    async def settle(self, adjustments: Sequence[Adjustment]) -> None:
+    async def settle(self, adjustments: Sequence[Adjustment], release: tuple[str, str] | None = None) -> None:
+        """Apply the adjustments and, given (key, member), release that concurrency slot, in one call."""
         raise NotImplementedError
 
     async def release(self, key: str, member: str) -> None:

@@ -71,7 +71,9 @@ class MemoryStore(StateStore):
             resets.append(self._reset(c.key, now))
         return Decision(True, -1, used, resets)
 
-    async def settle(self, adjustments: Sequence[Adjustment]) -> None:
+    async def settle(self, adjustments: Sequence[Adjustment], release: tuple[str, str] | None = None) -> None:
+        if release is not None:
+            await self.release(*release)
         now = now_ms()
         for a in adjustments:
             if not a.delta:

@@ -77,8 +77,10 @@ return out
 """.replace("LEASE", str(SLOT_LEASE_MS))
 
 _SETTLE = """
-for i = 1, #KEYS do
-  local b = (i - 1) * 3
+local n = tonumber(ARGV[1])
+if n < #KEYS then redis.call('ZREM', KEYS[#KEYS], ARGV[#ARGV]) end
+for i = 1, n do
+  local b = (i - 1) * 3 + 1
   local delta, window, expire_at = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
   local key = KEYS[i]
   if redis.call('EXISTS', key) == 1 then
@@ -159,14 +161,18 @@ class RedisStore(StateStore):
         rest = [int(v) for v in out[2:]]
         return Decision(True, -1, rest[0::2], rest[1::2])
 
-    async def settle(self, adjustments: Sequence[Adjustment]) -> None:
+    async def settle(self, adjustments: Sequence[Adjustment], release: tuple[str, str] | None = None) -> None:
         todo = [a for a in adjustments if a.delta]
-        if not todo:
+        if not todo and release is None:
             return
-        args: list[Any] = []
+        keys = [PREFIX + a.key for a in todo]
+        args: list[Any] = [len(todo)]
         for a in todo:
             args += [a.delta, a.window_ms, a.expire_at_ms]
-        await self._run(self._settle(keys=[PREFIX + a.key for a in todo], args=args))
+        if release is not None:  # the concurrency slot goes in the same round trip
+            keys.append(PREFIX + release[0])
+            args.append(release[1])
+        await self._run(self._settle(keys=keys, args=args))
 
     async def release(self, key: str, member: str) -> None:
         await self._run(self.client.zrem(PREFIX + key, member))
