@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from bifrost.core.context import request_id
 from bifrost.governance.governor import Gate, Governor, Refusal
 from bifrost.integrations.anthropic import openai_error_to_anthropic
 from bifrost.server.gateway import GATE_KEY  # request[GATE_KEY]: the request's Gate
@@ -57,17 +57,17 @@ def inference_wire(method: str, path: str) -> str | None:
     return "openai"
 
 
-def refusal_response(exc: Refusal, wire: str, request_id: str) -> web.Response:
+def refusal_response(exc: Refusal, wire: str, rid: str) -> web.Response:
     error = exc.openai_error()
     if wire == "anthropic":
         body: dict[str, Any] = openai_error_to_anthropic(exc.status, error)
-        body["request_id"] = request_id
+        body["request_id"] = rid
     elif wire == "genai":
         status = _GOOGLE_STATUS.get(exc.status, "UNKNOWN")
         body = {"error": {"code": exc.status, "message": exc.message, "status": status}}
     else:
         body = {"error": error}
-    headers = {"Content-Type": "application/json", "x-request-id": request_id, **exc.headers}
+    headers = {"Content-Type": "application/json", "x-request-id": rid, **exc.headers}
     if exc.retry_after is not None and exc.status in (402, 429, 503):
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     return web.Response(status=exc.status, body=orjson.dumps(body), headers=headers)
@@ -89,8 +89,7 @@ def governance_middleware(governor: Governor) -> Any:
         try:
             gate = await governor.admit(governor.identify(request.headers), request.content_length or 0)
         except Refusal as exc:
-            request_id = request.headers.get("x-request-id") or os.urandom(16).hex()
-            return refusal_response(exc, wire, request_id)
+            return refusal_response(exc, wire, request_id(request.headers))
         request[GATE_KEY] = gate
         try:
             return await handler(request)

@@ -1,4 +1,4 @@
-"""The aiohttp application: routes registered once, no per-request middleware."""
+"""The aiohttp application: routes registered once; no per-request middleware but governance's, when configured."""
 
 from __future__ import annotations
 
