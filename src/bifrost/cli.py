@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import importlib.util
 import logging
 import multiprocessing
 import os
@@ -101,6 +102,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if config.state_store.type == "redis" and importlib.util.find_spec("redis") is None:
+        print(
+            "error: state_store.type: 'redis' needs the redis package: pip install 'bifrost-gateway[redis]'",
+            file=sys.stderr,
+        )
         return 2
     if args.workers > 1 and config.state_store.type == "memory":
         from bifrost.governance import counts_requests
