@@ -21,15 +21,15 @@ from bifrost.testing.fake_provider import FakeProvider
 from harness import free_port
 
 EXEMPT_PREFIXES = ("/api/",)
-EXEMPT = {("GET", "/health"), ("GET", "/metrics"), ("*", "/{tail}")}
+EXEMPT = {("GET", "/health"), ("HEAD", "/health"), ("GET", "/metrics"), ("HEAD", "/metrics"), ("*", "/{tail}")}
 _PARAM = re.compile(r"\{([a-zA-Z_]+)(?::[^}]*)?\}")
 SAMPLES = {"model": "gpt-4o-mini", "tail": "x"}
 
 
 def _exempt(method: str, path: str) -> bool:
-    if (method, path) in EXEMPT or path.startswith(EXEMPT_PREFIXES) or method in ("HEAD", "OPTIONS"):
+    if (method, path) in EXEMPT or path.startswith(EXEMPT_PREFIXES) or method == "OPTIONS":
         return True
-    return method == "GET" and path.endswith("/models")  # lists of configured models
+    return method in ("GET", "HEAD") and path.endswith("/models")  # lists of configured models
 
 
 def _inference_routes(app: web.Application) -> list[tuple[str, str]]:
@@ -38,7 +38,8 @@ def _inference_routes(app: web.Application) -> list[tuple[str, str]]:
         resource = route.resource
         path = resource.canonical if resource is not None else ""
         if not _exempt(route.method, path):
-            routes.append((route.method, _PARAM.sub(lambda m: SAMPLES.get(m.group(1), "abc123"), path)))
+            method = "POST" if route.method == "*" else route.method  # a route for every method
+            routes.append((method, _PARAM.sub(lambda m: SAMPLES.get(m.group(1), "abc123"), path)))
     return routes
 
 

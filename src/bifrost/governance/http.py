@@ -46,9 +46,9 @@ def inference_wire(method: str, path: str) -> str | None:
 
     `path` is the route's canonical path (``/v1/responses/{id}``), not the request's.
     """
-    if method in ("HEAD", "OPTIONS") or path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES):
+    if method == "OPTIONS" or path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES):
         return None
-    if method == "GET" and path.endswith("/models"):
+    if method in ("GET", "HEAD") and path.endswith("/models"):
         return None  # the list of configured models
     if path.startswith("/anthropic"):
         return "anthropic"
