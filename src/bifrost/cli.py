@@ -245,6 +245,7 @@ def _make_observer(config: Config) -> object | None:
 
 
 def _worker_main(config: Config, host: str, port: int, log_level: str, log_format: str) -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload before this worker listens: nothing to reload yet
     _setup_logging(log_level, log_format)
     try:
         asyncio.run(run_worker(config, host, port, reuse_port=True, announce=False))

@@ -8,10 +8,11 @@ import threading
 
 import openai
 import pytest
-from helpers import CHAT, VK_A, eventually, gov_config, post, sdk, usage_of, vk
+from helpers import CHAT, VK_A, eventually, gov_config, post, redis_store, sdk, usage_of, vk
 
 from bifrost.testing.fake_provider import FakeProvider
 from harness import GatewayFactory
+from redisserver import RedisServer
 
 SLOW = {"x-bf-eh-x-fake-script": json.dumps({"reply": "one two three four five six", "chunk_delay_ms": 300})}
 
@@ -74,3 +75,21 @@ def test_a_bad_config_is_refused_with_each_problem_and_the_old_one_stays(
     with pytest.raises(openai.RateLimitError):
         sdk(gw).chat.completions.create(**CHAT)
     assert usage_of(gw, "team-a")["rate_limit"]["requests"]["max_limit"] == 2
+
+
+def test_reload_through_one_worker_reaches_every_worker(
+    start_gateway: GatewayFactory, fake: FakeProvider, redis: RedisServer
+) -> None:
+    config = gov_config(fake.url, [_limit(1000)], state_store=redis_store(redis.url))
+    gw = start_gateway(config, args=["--workers", "2"])
+    config["governance"]["virtual_keys"][0]["allowed_models"] = ["gpt-4o-mini"]
+    gw.config_path.write_text(json.dumps(config))
+    status, _, body = post(gw.url + "/api/config/reload", body={})
+    assert status == 200 and body["workers"] == "every worker reloads", body
+
+    def all_refuse() -> bool:  # each request on a new connection: the kernel spreads them over the workers
+        return all(
+            post(gw.v1_url + "/chat/completions", {**CHAT, "model": "gpt-4o"}, {"x-bf-vk": VK_A})[0] == 403
+            for _ in range(12)
+        )
+    assert eventually(all_refuse, timeout=30)
