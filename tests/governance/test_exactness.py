@@ -26,6 +26,7 @@ def _assert_exactly_50(statuses: list[int]) -> None:
 def test_one_process(start_gateway: GatewayFactory, fake: FakeProvider) -> None:
     gw = start_gateway(gov_config(fake.url, [vk("team-a", VK_A, **LIMIT)]))
     statuses = asyncio.run(burst([gw.v1_url + "/chat/completions"], 200, {"x-bf-vk": VK_A}))
+    assert "fail_open" not in gw.logs()  # every request met the store (none served uncounted)
     _assert_exactly_50(statuses)
     assert len(fake.control.log()) == 50
     assert usage_of(gw, "team-a")["rate_limit"]["requests"]["current_usage"] == 50
@@ -35,6 +36,7 @@ def test_workers_2_with_redis(start_gateway: GatewayFactory, fake: FakeProvider,
     config = gov_config(fake.url, [vk("team-a", VK_A, **LIMIT)], state_store=redis_store(redis.url))
     gw = start_gateway(config, args=["--workers", "2"])
     statuses = asyncio.run(burst([gw.v1_url + "/chat/completions"], 200, {"x-bf-vk": VK_A}))
+    assert "fail_open" not in gw.logs()  # every request met the store (none served uncounted)
     _assert_exactly_50(statuses)
     assert len(fake.control.log()) == 50
 
@@ -44,6 +46,7 @@ def test_two_instances_sharing_redis(start_gateway: GatewayFactory, fake: FakePr
     one, two = start_gateway(config), start_gateway(config)
     urls = [one.v1_url + "/chat/completions", two.v1_url + "/chat/completions"]
     statuses = asyncio.run(burst(urls, 200, {"x-bf-vk": VK_A}))
+    assert "fail_open" not in one.logs() + two.logs()
     _assert_exactly_50(statuses)
     assert len(fake.control.log()) == 50
     assert usage_of(one, "team-a")["rate_limit"]["requests"]["current_usage"] == 50

@@ -118,13 +118,18 @@ class RedisStore(StateStore):
     kind = "redis"
     shared = True
 
-    def __init__(self, url: str, timeout_s: float = 1.0) -> None:
-        from redis.asyncio import Redis
+    def __init__(self, url: str, connections: int = 32, connect_timeout_s: float = 2.0, timeout_s: float = 5.0) -> None:
+        from redis.asyncio import BlockingConnectionPool, Redis
 
         self.url = url
-        self.client: Any = Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, health_check_interval=0
+        # A Redis that refuses connections is unavailable at once; one that is merely slow (a loaded machine)
+        # is given seconds, since giving up on it would serve requests uncounted (fail-open). A bounded pool:
+        # Redis runs the scripts one at a time anyway, and a burst must not open hundreds of connections.
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=connections, timeout=timeout_s, socket_timeout=timeout_s,
+            socket_connect_timeout=connect_timeout_s, health_check_interval=0,
         )
+        self.client: Any = Redis(connection_pool=pool)
         self._admit = self.client.register_script(_ADMIT)
         self._settle = self.client.register_script(_SETTLE)
         self._read = self.client.register_script(_READ)
