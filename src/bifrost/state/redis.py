@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -114,6 +115,75 @@ return out
 """
 
 
+class _AutoPipeline:
+    """Script calls made in the same event-loop turn go to Redis as one pipeline (one round trip).
+
+    redis-py spends ~100 µs of CPU per command on its own; pipelined, a few µs. Each script stays atomic
+    on the server, so batching changes nothing about exactness. Scripts are sent by SHA (EVALSHA); after
+    a Redis restart (NOSCRIPT) the same calls are sent again with the script text.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self._queue: list[tuple[str, list[str], list[Any], asyncio.Future[Any]]] = []
+        self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._shas: dict[str, str] = {}
+
+    def call(self, script: str, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((script, keys, args, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch, self._queue = self._queue, []
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _sha(self, script: str) -> str:
+        sha = self._shas.get(script)
+        if sha is None:
+            sha = self._shas[script] = hashlib.sha1(script.encode()).hexdigest()
+        return sha
+
+    async def _send(self, batch: list[tuple[str, list[str], list[Any], asyncio.Future[Any]]]) -> None:
+        from redis.exceptions import NoScriptError
+
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for script, keys, args, _ in batch:
+                pipe.evalsha(self._sha(script), len(keys), *keys, *args)
+            results = await pipe.execute(raise_on_error=False)
+            missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+            if missing:
+                pipe = self.client.pipeline(transaction=False)
+                for i in missing:
+                    script, keys, args, _ = batch[i]
+                    pipe.eval(script, len(keys), *keys, *args)
+                for i, result in zip(missing, await pipe.execute(raise_on_error=False), strict=True):
+                    results[i] = result
+        except BaseException as exc:
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else ConnectionError("cancelled"))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (*_, future), result in zip(batch, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
 class RedisStore(StateStore):
     kind = "redis"
     shared = True
@@ -130,9 +200,7 @@ class RedisStore(StateStore):
             socket_connect_timeout=connect_timeout_s, health_check_interval=0,
         )
         self.client: Any = Redis(connection_pool=pool)
-        self._admit = self.client.register_script(_ADMIT)
-        self._settle = self.client.register_script(_SETTLE)
-        self._read = self.client.register_script(_READ)
+        self._scripts = _AutoPipeline(self.client)
         self._listeners: list[CooldownListener] = []
         self._listener_task: asyncio.Task[None] | None = None
 
@@ -160,7 +228,7 @@ class RedisStore(StateStore):
         args: list[Any] = []
         for c in counters:
             args += [c.mode, c.limit, c.amount, c.window_ms, c.expire_at_ms, c.member or "-"]
-        out = await self._run(self._admit(keys=[PREFIX + c.key for c in counters], args=args))
+        out = await self._run(self._scripts.call(_ADMIT, [PREFIX + c.key for c in counters], args))
         if not out[0]:
             return Decision(False, int(out[1]), [int(out[2])], [int(out[3])])
         rest = [int(v) for v in out[2:]]
@@ -177,7 +245,7 @@ class RedisStore(StateStore):
         if release is not None:  # the concurrency slot goes in the same round trip
             keys.append(PREFIX + release[0])
             args.append(release[1])
-        await self._run(self._settle(keys=keys, args=args))
+        await self._run(self._scripts.call(_SETTLE, keys, args))
 
     async def release(self, key: str, member: str) -> None:
         await self._run(self.client.zrem(PREFIX + key, member))
@@ -185,7 +253,7 @@ class RedisStore(StateStore):
     async def read(self, keys: Sequence[str]) -> list[tuple[int, int]]:
         if not keys:
             return []
-        out = [int(v) for v in await self._run(self._read(keys=[PREFIX + k for k in keys]))]
+        out = [int(v) for v in await self._run(self._scripts.call(_READ, [PREFIX + k for k in keys], []))]
         return list(zip(out[0::2], out[1::2], strict=True))
 
     async def get(self, key: str) -> bytes | None:
