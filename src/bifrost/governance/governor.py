@@ -139,6 +139,7 @@ class Governor:
         self.by_value = {vk.value: vk for vk in rules.virtual_keys if vk.value}
         self.by_id = {vk.id: vk for vk in rules.virtual_keys}
         self.provider_limits: dict[str, RateLimit] = rules.provider_limits
+        self._plans: dict[str, tuple[list[tuple[Any, ...]], list[str]]] = {}  # per key id, built on first use
         self.enforce = config.client.enforce_auth_on_inference
         self.drop_excess = config.client.drop_excess_requests
 
@@ -188,25 +189,20 @@ class Governor:
         return gate
 
     def _counters(self, vk: VirtualKey, gate: Gate) -> tuple[list[Counter], list[str]]:
-        counters: list[Counter] = []
-        kinds: list[str] = []
+        plan = self._plans.get(vk.id)
+        if plan is None:
+            plan = self._plans[vk.id] = _plan(vk)
+        specs, kinds = plan
         now = _now_ms()
-        rl = vk.rate_limit
-        if rl is not None and rl.request_max_limit and rl.request_reset is not None:
-            counters.append(Counter(f"vk:{vk.id}:req", ADD, rl.request_max_limit, 1, *window(rl.request_reset, now)))
-            kinds.append("requests")
-        if rl is not None and rl.token_max_limit and rl.token_reset is not None:
-            counters.append(
-                Counter(f"vk:{vk.id}:tok", CAP, rl.token_max_limit, gate.estimate, *window(rl.token_reset, now))
-            )
-            kinds.append("tokens")
-        if vk.max_concurrent_requests:
-            counters.append(Counter(f"vk:{vk.id}:slots", SLOT, vk.max_concurrent_requests, member=gate.member))
-            kinds.append("slots")
-        if vk.budget is not None:
-            budget = _nano(vk.budget.max_limit)
-            counters.append(Counter(f"vk:{vk.id}:budget", CAP, budget, 0, *_budget_window(vk.budget, now)))
-            kinds.append("budget")
+        counters = []
+        for kind, key, mode, limit, duration, aligned in specs:
+            fixed = duration.fixed_ms if duration is not None and not aligned else None
+            if fixed is not None:
+                spans = (fixed, 0)
+            else:
+                spans = window(duration, now, aligned) if duration is not None else (0, 0)
+            amount = 1 if kind == "requests" else gate.estimate if kind == "tokens" else 0
+            counters.append(Counter(key, mode, limit, amount, *spans, member=gate.member if mode == SLOT else ""))
         return counters, kinds
 
     async def admit_provider(self, gate: Gate, name: str, rl: RateLimit) -> None:
@@ -436,6 +432,22 @@ class Governor:
                 },
             })
         return out
+
+
+def _plan(vk: VirtualKey) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """The counters a key's admission charges: (kind, store key, mode, limit, window, calendar-aligned)."""
+    specs: list[tuple[Any, ...]] = []
+    rl = vk.rate_limit
+    if rl is not None and rl.request_max_limit and rl.request_reset is not None:
+        specs.append(("requests", f"vk:{vk.id}:req", ADD, rl.request_max_limit, rl.request_reset, False))
+    if rl is not None and rl.token_max_limit and rl.token_reset is not None:
+        specs.append(("tokens", f"vk:{vk.id}:tok", CAP, rl.token_max_limit, rl.token_reset, False))
+    if vk.max_concurrent_requests:
+        specs.append(("slots", f"vk:{vk.id}:slots", SLOT, vk.max_concurrent_requests, None, False))
+    if vk.budget is not None:
+        b = vk.budget
+        specs.append(("budget", f"vk:{vk.id}:budget", CAP, _nano(b.max_limit), b.reset, b.calendar_aligned))
+    return specs, [spec[0] for spec in specs]
 
 
 def _usage(limit: int | None, duration: Duration | None, used: int, reset_ms: int) -> dict[str, Any] | None:

@@ -29,10 +29,14 @@ class MemoryStore(StateStore):
             return 0
         return self._values.get(key, 0)
 
-    def _members(self, key: str, now: int) -> dict[str, int]:
-        members = self._slots.setdefault(key, {})
-        for member in [m for m, end in members.items() if end <= now]:
-            del members[member]
+    def _members(self, key: str, now: int, limit: int | None = None) -> dict[str, int]:
+        """The slot set; expired leases are pruned only when they could matter (at the limit, or reading)."""
+        members = self._slots.get(key)
+        if members is None:
+            members = self._slots[key] = {}
+        elif limit is None or len(members) >= limit:
+            for member in [m for m, end in members.items() if end <= now]:
+                del members[member]
         return members
 
     def _reset(self, key: str, now: int) -> int:
@@ -52,7 +56,7 @@ class MemoryStore(StateStore):
         used: list[int] = []
         for i, c in enumerate(counters):
             if c.mode == SLOT:
-                value = len(self._members(c.key, now))
+                value = len(self._members(c.key, now, c.limit))
                 refused = value + 1 > c.limit
             else:
                 value = self._value(c.key, now)
