@@ -125,7 +125,6 @@ class Governor:
         self.pricing = pricing or Pricing.from_config(config)
         self.metrics = metrics
         self.fail_open = config.state_store.fail_open
-        self._pending: dict[str, set[asyncio.Task[None]]] = {}  # settlements not yet in the store, per key
         self._released: dict[str, asyncio.Event] = {}  # set when a slot of that key frees up here
         self._unreleased: list[tuple[str, str]] = []  # slots the store could not release: retried later
         self._background: set[asyncio.Task[None]] = set()
@@ -169,9 +168,6 @@ class Governor:
         counters, kinds = self._counters(vk, gate)
         if not counters:
             return gate
-        pending = self._pending.get(vk.id)
-        if pending:  # this process's own settlements first: a key sees what it spent
-            await asyncio.gather(*pending, return_exceptions=True)
         while True:
             decision = await self._admit(counters)
             if decision is None:  # store down, fail-open
@@ -332,19 +328,15 @@ class Governor:
 
     # -- settlement -----------------------------------------------------------------------------------
     async def finish(self, gate: Gate) -> None:
-        """Settle tokens and cost, release the slot. Runs to the end even if the request was cancelled."""
-        vk = gate.vk
-        if vk is None and not gate.providers:
+        """Settle tokens and cost, release the slot.
+
+        Called as the answer ends. The store call is issued before this coroutine first yields (memory:
+        done; Redis: queued in this process's ordered pipeline), so the next request of the same key, even
+        one sent the instant a stream ended, is admitted after this settlement, never before it.
+        """
+        if gate.vk is None and not gate.providers:
             return
-        if not self.store.shared:  # memory: never yields, so it is done before anyone else looks
-            await self._settle(gate)
-            return
-        task = asyncio.ensure_future(self._settle(gate))
-        if vk is not None:
-            pending = self._pending.setdefault(vk.id, set())
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-        await asyncio.shield(task)
+        await self._settle(gate)
 
     async def _settle(self, gate: Gate) -> None:
         vk, rec = gate.vk, gate.record

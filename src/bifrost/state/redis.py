@@ -116,17 +116,21 @@ return out
 
 
 class _AutoPipeline:
-    """Script calls made in the same event-loop turn go to Redis as one pipeline (one round trip).
+    """Script calls go to Redis in order, as pipelines: one in flight at a time, the next one holding every
+    call made meanwhile.
 
     redis-py spends ~100 µs of CPU per command on its own; pipelined, a few µs. Each script stays atomic
-    on the server, so batching changes nothing about exactness. Scripts are sent by SHA (EVALSHA); after
-    a Redis restart (NOSCRIPT) the same calls are sent again with the script text.
+    on the server, so batching changes nothing about exactness. Because one pipeline is in flight at a
+    time, Redis runs this process's calls in the order they were made: a request admitted right after
+    another one's settlement sees that settlement (a key sees its own spend, its freed slot). Scripts are
+    sent by SHA (EVALSHA); after a Redis restart (NOSCRIPT) the same calls are sent again with the text.
     """
 
     def __init__(self, client: Any) -> None:
         self.client = client
         self._queue: list[tuple[str, list[str], list[Any], asyncio.Future[Any]]] = []
         self._scheduled = False
+        self._busy = False  # a pipeline is in flight
         self._tasks: set[asyncio.Task[None]] = set()
         self._shas: dict[str, str] = {}
 
@@ -134,17 +138,27 @@ class _AutoPipeline:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((script, keys, args, future))
-        if not self._scheduled:
+        if not self._scheduled and not self._busy:
             self._scheduled = True
             loop.call_soon(self._flush)
         return future
 
     def _flush(self) -> None:
         self._scheduled = False
+        if self._busy or not self._queue:
+            return
         batch, self._queue = self._queue, []
+        self._busy = True
         task = asyncio.get_running_loop().create_task(self._send(batch))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._busy = False
+        if self._queue and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     def _sha(self, script: str) -> str:
         sha = self._shas.get(script)
