@@ -9,7 +9,7 @@ import time
 import anthropic
 import openai
 import pytest
-from helpers import CHAT, VK_A, VK_B, gov_config, sdk, usage_of, vk
+from helpers import CHAT, VK_A, VK_B, gov_config, redis_store, sdk, usage_of, vk
 
 from bifrost.testing.fake_provider import FakeProvider
 from harness import GatewayFactory
@@ -21,11 +21,19 @@ SCRIPT = {"x-bf-eh-x-fake-script": json.dumps({"usage": USAGE})}
 CLAUDE = "claude-3-5-haiku-20241022"  # $0.80 in, $4 out, cache read $0.08, cache write $1.00
 
 
+@pytest.fixture(params=["memory", "redis"])
+def state_store(request: pytest.FixtureRequest) -> dict | None:
+    """Each test below runs with the memory store and with a real redis-server."""
+    if request.param == "memory":
+        return None
+    return redis_store(request.getfixturevalue("redis").url)
+
+
 def test_budget_counts_streams_and_answers_exactly_then_402_then_resets(
-    start_gateway: GatewayFactory, fake: FakeProvider
+    start_gateway: GatewayFactory, fake: FakeProvider, state_store: dict | None
 ) -> None:
     budget = {"max_limit": 0.5, "reset_duration": "3s"}
-    gw = start_gateway(gov_config(fake.url, [vk("team-a", VK_A, budget=budget)]))
+    gw = start_gateway(gov_config(fake.url, [vk("team-a", VK_A, budget=budget)], state_store=state_store))
     client = sdk(gw)
     client.chat.completions.create(**CHAT, extra_headers=SCRIPT)
     assert usage_of(gw, "team-a")["budget"]["current_usage"] == pytest.approx(COST, abs=1e-9)
@@ -72,9 +80,11 @@ def _slow_stream(fake: FakeProvider) -> dict[str, str]:
     return {"x-bf-eh-x-fake-script": json.dumps(script)}
 
 
-def test_streams_hold_their_slot_and_excess_gets_429(start_gateway: GatewayFactory, fake: FakeProvider) -> None:
+def test_streams_hold_their_slot_and_excess_gets_429(
+    start_gateway: GatewayFactory, fake: FakeProvider, state_store: dict | None
+) -> None:
     config = gov_config(fake.url, [vk("team-a", VK_A, max_concurrent_requests=2), vk("team-b", VK_B)],
-                        client={"drop_excess_requests": True})
+                        client={"drop_excess_requests": True}, state_store=state_store)
     gw = start_gateway(config)
     client = sdk(gw)
     streams = [client.chat.completions.create(**CHAT, stream=True, extra_headers=_slow_stream(fake)) for _ in range(2)]
