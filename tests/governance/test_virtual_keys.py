@@ -117,3 +117,25 @@ def test_without_enforcement_a_request_without_key_is_served(start_gateway: Gate
     assert status == 200, body
     status, _, body = post(gw.v1_url + "/chat/completions", headers={"Authorization": "Bearer sk-bf-unknown-00000"})
     assert status == 401  # a virtual key that is sent must be valid
+
+
+def _genai(gw, api_key: str):
+    from google import genai
+    from google.genai import types
+
+    options = types.HttpOptions(base_url=gw.url + "/genai", retry_options=types.HttpRetryOptions(attempts=1))
+    return genai.Client(api_key=api_key, http_options=options)
+
+
+def test_google_genai_sdk_sends_the_key_as_x_goog_api_key(gw, fake: FakeProvider) -> None:
+    from google.genai import errors
+
+    client = _genai(gw, VK_A)  # kept in a variable: a collected client closes its connection
+    reply = client.models.generate_content(model="openai/gpt-4o-mini", contents="Hi")
+    assert reply.text
+    assert VK_A not in str(fake.control.last())
+    stranger = _genai(gw, "not-a-virtual-key")
+    with pytest.raises(errors.ClientError) as info:
+        stranger.models.generate_content(model="openai/gpt-4o-mini", contents="Hi")
+    assert info.value.code == 401 and info.value.status == "UNAUTHENTICATED"
+    assert "virtual key is required" in info.value.message
