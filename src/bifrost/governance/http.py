@@ -22,6 +22,7 @@ from aiohttp import web
 from bifrost.core.context import request_id
 from bifrost.governance.governor import Gate, Governor, Refusal
 from bifrost.integrations.anthropic import openai_error_to_anthropic
+from bifrost.integrations.genai import genai_error
 from bifrost.server.gateway import GATE_KEY  # request[GATE_KEY]: the request's Gate
 
 log = logging.getLogger("bifrost.governance")
@@ -29,15 +30,6 @@ log = logging.getLogger("bifrost.governance")
 
 EXEMPT_PATHS = frozenset({"/health", "/metrics", "/", "/favicon.ico", "/{tail}"})  # "/{tail}": unknown route
 EXEMPT_PREFIXES = ("/api/", "/ui/", "/static/")
-_GOOGLE_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    402: "FAILED_PRECONDITION",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    429: "RESOURCE_EXHAUSTED",
-    503: "UNAVAILABLE",
-}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -63,8 +55,7 @@ def refusal_response(exc: Refusal, wire: str, rid: str) -> web.Response:
         body: dict[str, Any] = openai_error_to_anthropic(exc.status, error)
         body["request_id"] = rid
     elif wire == "genai":
-        status = _GOOGLE_STATUS.get(exc.status, "UNKNOWN")
-        body = {"error": {"code": exc.status, "message": exc.message, "status": status}}
+        body = genai_error(exc.status, exc.message)
     else:
         body = {"error": error}
     headers = {"Content-Type": "application/json", "x-request-id": rid, **exc.headers}
