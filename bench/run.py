@@ -65,6 +65,7 @@ MARKERS = {
     "stacks": ("<!-- stacks:start -->", "<!-- stacks:end -->"),
     "observability": ("<!-- observability:start -->", "<!-- observability:end -->"),
     "mcp": ("<!-- mcp:start -->", "<!-- mcp:end -->"),  # bench/mcp_hook.py
+    "governance": ("<!-- governance:start -->", "<!-- governance:end -->"),
 }
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
 Json = dict[str, Any]
@@ -419,6 +420,19 @@ def observability_suts(fake_url: str, workdir: Path) -> list[Sut]:
         Sut("metrics+access+store", "bifrost, metrics + access log + SQLite log store",
             ["bifrost", "--config", str(store_config), "--log-level", "info"], gateway=True),
     ]
+
+
+def governance_suts(fake_url: str, workdir: Path, redis_url: str | None) -> list[Sut]:
+    """Governance off, on with the memory store, on with Redis (bench/bench_governance.py)."""
+    import bench_governance as g
+
+    base = json.loads(gateway_config(fake_url, workdir).read_text())
+    suts = []
+    for key, path in g.configs(base, workdir, redis_url).items():
+        argv = None if path is None else ["bifrost", "--config", str(path), "--log-level", "warn"]
+        suts.append(Sut(key, g.LABELS[key], argv or [], gateway=True,
+                        skip="" if path is not None else "redis-server not found (apt-get install redis-server)"))
+    return suts
 
 
 def observability_tables(results: list[Json]) -> list[str]:
@@ -895,6 +909,10 @@ def render(report: Json) -> str:
         lines += ["| target | measured | limit | result |",
                   "| --- | --- | --- | --- |"]
         lines += [f"| {t['target']} | {t['measured']} | {t['limit']} | {t['status']} |" for t in report["targets"]]
+    elif report["mode"] == "governance":
+        import bench_governance
+
+        lines += bench_governance.tables(report["results"], _get, fmt, fmt_rps, _short_failure)
     else:
         lines += (observability_tables if report["mode"] == "observability" else stack_tables)(report["results"])
     warnings = contention(report["results"])
@@ -970,6 +988,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stacks", action="store_true", help="measure the bench/stacks/ proxies instead")
     p.add_argument("--observability", action="store_true",
                    help="measure the gateway's cost of metrics, access log and log store (on vs off)")
+    p.add_argument("--governance", action="store_true",
+                   help="measure the latency governance adds, with the memory and the Redis state store")
     p.add_argument("--rounds", type=int, default=1,
                    help="repeat every measurement N times, interleaved, keeping the best (default 1)")
     p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
@@ -998,7 +1018,8 @@ def main(argv: list[str] | None = None) -> int:
         ttfb_warmup=10 if quick else 20,
         quick=quick,
     )
-    mode = "stacks" if args.stacks else "observability" if args.observability else "main"
+    mode = ("stacks" if args.stacks else "observability" if args.observability
+            else "governance" if args.governance else "main")
     out = args.out or BENCH / "results" / ("latest.json" if mode == "main" else f"{mode}.json")
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
@@ -1013,9 +1034,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bifrost-bench-") as tmp:
         workdir = Path(tmp)
         (workdir / "prom").mkdir()
-        with fake_provider(workdir) as (fake, fake_url):
-            suts = (stack_suts(fake_url) if mode == "stacks" else observability_suts(fake_url, workdir)
-                    if mode == "observability" else main_suts(fake_url, workdir))
+        with fake_provider(workdir) as (fake, fake_url), contextlib.ExitStack() as stack:
+            if mode == "governance":
+                import bench_governance
+
+                redis_url = stack.enter_context(bench_governance.redis_server(workdir, pinned, LOAD_CORE))
+                os.environ["BENCH_API_KEY"] = bench_governance.VK  # wrk sends the virtual key
+                suts = governance_suts(fake_url, workdir, redis_url)
+            else:
+                suts = (stack_suts(fake_url) if mode == "stacks" else observability_suts(fake_url, workdir)
+                        if mode == "observability" else main_suts(fake_url, workdir))
             running: list[Running] = []
             try:
                 for sut in suts:  # all started up front: an idle proxy costs nothing

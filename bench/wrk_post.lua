@@ -8,7 +8,7 @@ function init(args)
   stream = args[1] == "stream"
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer sk-bench-client"
+  wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_API_KEY") or "sk-bench-client")
   -- streaming asks for the usage chunk, as a gateway does for its metrics: same upstream work for all
   local flag = stream and ',"stream":true,"stream_options":{"include_usage":true}' or ""
   wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]' .. flag .. '}'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import importlib.util
 import logging
 import multiprocessing
 import os
@@ -14,6 +15,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 from bifrost import __version__
 from bifrost.config import Config, ConfigError, load_config
@@ -102,6 +104,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 2
+    if config.state_store.type == "redis" and importlib.util.find_spec("redis") is None:
+        print(
+            "error: state_store.type: 'redis' needs the redis package: pip install 'bifrost-gateway[redis]'",
+            file=sys.stderr,
+        )
+        return 2
+    if args.workers > 1 and config.state_store.type == "memory":
+        from bifrost.governance import counts_requests
+
+        if counts_requests(config):
+            print(
+                f"error: --workers {args.workers} with state_store 'memory' would give each worker its own rate "
+                "limits, budgets and concurrency caps (the limits would multiply). Use Redis so the workers share "
+                'them: "state_store": {"type": "redis", "config": {"url": "redis://127.0.0.1:6379/0"}}',
+                file=sys.stderr,
+            )
+            return 2
     try:
         if args.workers == 1:
             asyncio.run(run_worker(config, args.host, args.port, reuse_port=False))
@@ -161,7 +180,13 @@ def _report(config: Config) -> None:
 
 
 async def run_worker(
-    config: Config, host: str, port: int, reuse_port: bool, announce: bool = True, bound: asyncio.Event | None = None
+    config: Config,
+    host: str,
+    port: int,
+    reuse_port: bool,
+    announce: bool = True,
+    bound: asyncio.Event | None = None,
+    reloads: Any = None,
 ) -> None:
     """Serve until SIGTERM/SIGINT, then stop accepting, drain in-flight requests, exit.
 
@@ -197,6 +222,9 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, _reload, app[GATEWAY_KEY])  # re-read config.json
+    if reloads is not None and reloads.value:  # the supervisor reloaded since this worker's config was read
+        _reload(app[GATEWAY_KEY])
     await stop.wait()
     log.info("shutting down: draining in-flight requests (up to %.0fs)", DRAIN_GRACE_S)
     app[GATEWAY_KEY].draining = True
@@ -204,6 +232,15 @@ async def run_worker(
     if observer is not None and hasattr(observer, "stop"):
         await observer.stop()
     log.info("stopped")
+
+
+def _reload(gateway: object) -> None:
+    from bifrost.governance.admin import reload_config
+
+    ok, body = reload_config(gateway)
+    if not ok:
+        for problem in body.get("problems") or ():
+            log.error("reload: %s: %s", problem["path"], problem["message"])
 
 
 def _make_observer(config: Config) -> object | None:
@@ -216,10 +253,13 @@ def _make_observer(config: Config) -> object | None:
     return Observer.from_config(config)
 
 
-def _worker_main(config: Config, host: str, port: int, log_level: str, log_format: str) -> None:
+def _worker_main(config: Config, host: str, port: int, log_level: str, log_format: str, reloads: Any) -> None:
+    # A SIGHUP before this worker listens is not lost: `reloads` counts the supervisor's reloads, and a worker
+    # whose config predates one reloads as soon as it serves (also a worker that replaces a crashed one).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _setup_logging(log_level, log_format)
     try:
-        asyncio.run(run_worker(config, host, port, reuse_port=True, announce=False))
+        asyncio.run(run_worker(config, host, port, reuse_port=True, announce=False, reloads=reloads))
     except ListenError as exc:
         _flush_logs()
         print(exc, file=sys.stderr)
@@ -263,7 +303,11 @@ def _supervise(config: Config, args: argparse.Namespace) -> int:
 def _run_workers(config: Config, args: argparse.Namespace) -> int:
     _probe_bind(args.host, args.port)
     ctx = multiprocessing.get_context("fork")
-    worker_args = (config, args.host, args.port, args.log_level, args.log_format)
+    from bifrost.governance.admin import SUPERVISOR_ENV
+
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())  # a worker asks for a reload of all with SIGHUP
+    reloads = ctx.Value("i", 0, lock=False)  # written by this process only (in a signal handler)
+    worker_args = (config, args.host, args.port, args.log_level, args.log_format, reloads)
     workers = [ctx.Process(target=_worker_main, args=worker_args, daemon=False) for _ in range(args.workers)]
     _report(config)
     for w in workers:
@@ -280,8 +324,15 @@ def _run_workers(config: Config, args: argparse.Namespace) -> int:
             if w.pid and w.is_alive():
                 os.kill(w.pid, signal.SIGTERM)
 
+    def reload_all(signum: int, _frame: object) -> None:
+        reloads.value += 1
+        for w in workers:
+            if w.pid and w.is_alive():
+                os.kill(w.pid, signal.SIGHUP)
+
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, reload_all)
     while True:
         for i, w in enumerate(workers):
             w.join(timeout=0.5)

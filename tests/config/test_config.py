@@ -81,7 +81,10 @@ def test_jsonc_unterminated_block_comment() -> None:
 
 
 def test_contract_example_loads() -> None:
-    env = {"OPENAI_API_KEY_1": "sk-one", "OPENAI_API_KEY_2": "sk-two", "ANTHROPIC_API_KEY": "sk-ant"}
+    env = {
+        "OPENAI_API_KEY_1": "sk-one", "OPENAI_API_KEY_2": "sk-two", "ANTHROPIC_API_KEY": "sk-ant",
+        "BIFROST_VK_TEAM_A": "sk-bf-team-a",
+    }
     config = load_config(FIXTURES / "contract_example.jsonc", env=env)
 
     assert list(config.providers) == ["openai", "anthropic", "local-vllm"]
@@ -114,6 +117,9 @@ def test_contract_example_loads() -> None:
     assert config.mcp is not None and config.mcp.max_agent_depth == 10
     assert [c.name for c in config.mcp.clients] == ["files", "search"]
     assert config.governance is not None and "virtual_keys" in config.governance
+    (team_a,) = config.governance_rules.virtual_keys
+    assert (team_a.id, team_a.value, team_a.allowed_models) == ("team-a", "sk-bf-team-a", ("openai/gpt-4o-mini",))
+    assert team_a.budget.max_limit == 25.0 and team_a.budget.reset.text == "30d"
     assert config.client.prometheus_labels == ["environment"]
     assert config.client.max_request_body_size_mb == 100.0
     assert (config.logs_store.enabled, config.logs_store.type, config.logs_store.path) == (
@@ -584,7 +590,7 @@ def test_broken_config(
 
 
 def test_check_ok_output(capsys: pytest.CaptureFixture[str]) -> None:
-    env = {"OPENAI_API_KEY_1": SECRET, "ANTHROPIC_API_KEY": SECRET}
+    env = {"OPENAI_API_KEY_1": SECRET, "ANTHROPIC_API_KEY": SECRET, "BIFROST_VK_TEAM_A": "sk-bf-team-a"}
     assert run_check(FIXTURES / "contract_example.jsonc", env=env) == 0
     out, err = capsys.readouterr()
     assert out.splitlines() == [

@@ -124,6 +124,7 @@ class LogsStoreConfig:
 class StateStoreConfig:
     type: str = "memory"  # "memory" | "redis"
     url: str | None = None
+    fail_open: bool = True  # store unreachable: serve (and log) rather than answer 503
 
 
 @dataclass(slots=True)
@@ -135,5 +136,6 @@ class Config:
     state_store: StateStoreConfig = field(default_factory=StateStoreConfig)
     mcp: MCPConfig | None = None  # bifrost.mcp.config reads and validates it
     governance: dict[str, Any] | None = None
+    governance_rules: Any = None  # bifrost.governance.config.GovernanceConfig when the section is present
     warnings: list[str] = field(default_factory=list)  # start-up warnings (never secret values)
     source: str | None = None  # path it was loaded from

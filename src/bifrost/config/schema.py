@@ -91,9 +91,13 @@ def build_config(data: Any, env: Mapping[str, str], source: str | None = None) -
             config.fallbacks = _fallbacks(r, root.get("fallbacks"), root.path("fallbacks"), configured)
         config.client = _client(r, root.obj("client", CLIENT_FIELDS))
         config.logs_store = _logs_store(r, root.obj("logs_store", LOGS_STORE_FIELDS))
-        config.state_store = _state_store(r, root.obj("state_store", ("type", "config")))
+        config.state_store = _state_store(r, root.obj("state_store", ("type", "config", "fail_open")))
         config.mcp = parse_mcp(r, root)
         config.governance = _free_object(r, root, "governance")
+        if config.governance is not None:
+            from bifrost.governance.config import read_governance
+
+            config.governance_rules = read_governance(r, config.governance, root.path("governance"), configured)
     if r.problems:
         raise ConfigError(r.problems)
     config.warnings = r.warnings
@@ -410,6 +414,7 @@ def _state_store(r: Reader, sec: Obj | None) -> StateStoreConfig:
     store = StateStoreConfig()
     if sec is None:
         return store
+    store.fail_open = sec.boolean("fail_open", store.fail_open)
     kind = _store_type(r, sec, STATE_STORE_TYPES, store.type)
     settings = _store_settings(r, sec, "state_store", kind, STATE_STORE_TYPES)
     if kind is not None and settings is not None:

@@ -27,6 +27,8 @@ class RequestContext:
     pinned_key: str | None = None  # x-bf-api-key
     stream: bool = False
     mcp: Any = None  # the request's MCP agent run (bifrost.mcp.agent.AgentRun), when agent mode applies
+    gate: Any = None  # governance.Gate when governance is on: allowed targets, per-provider windows
+
 
     @property
     def request_id(self) -> str:

@@ -31,9 +31,14 @@ class Engine:
         """Serve the request from the first target that succeeds; else raise the primary's error."""
         record = ctx.record
         primary_error: GatewayError | None = None
+        gate = ctx.gate
+        if gate is not None:
+            targets = gate.targets(targets)  # what this virtual key may use (403 for the primary)
         for index, target in enumerate(targets):
             provider = self.providers[target.provider]
             try:
+                if gate is not None:
+                    await gate.provider(target.provider)  # the provider's own rate limits (429)
                 result = await self._with_retries(ctx, provider, target, call)
             except GatewayError as exc:
                 if primary_error is None:

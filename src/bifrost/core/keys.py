@@ -6,6 +6,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from itertools import accumulate
 
 from bifrost.config.model import KeyConfig, ProviderConfig
@@ -37,6 +38,8 @@ class KeyPool:
         self._cooldown: dict[str, float] = {}  # key name -> monotonic time it may be used again
         self._rejected: set[str] = set()  # cooling because the provider refused them (401/403)
         self._cooldown_logged: set[str] = set()
+        # set when the state store is shared (Redis): tells the other processes (provider, key name, seconds)
+        self.announce: Callable[[str, str, float], None] | None = None
 
     def serves(self, model: str) -> bool:
         """Whether any key, usable or not, is configured for this model."""
@@ -121,6 +124,15 @@ class KeyPool:
                 "provider %s key '%s' cooling down %.1fs: %s", self.provider, key.name, seconds, reason
             )
         self._prune()
+        if self.announce is not None:
+            self.announce(self.provider, key.name, seconds)
+
+    def cooled_elsewhere(self, name: str, seconds: float) -> None:
+        """Another process cooled this key down (shared state store): rest it here too."""
+        if name in self._by_name:
+            until = time.monotonic() + seconds
+            if self._cooldown.get(name, 0.0) < until:
+                self._cooldown[name] = until
 
     def _prune(self) -> None:
         now = time.monotonic()

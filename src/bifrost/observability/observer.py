@@ -23,10 +23,10 @@ def config_secrets(config: Config) -> Iterator[str]:
         for key in provider.keys:
             if key.value:
                 yield key.value
-    governance: dict[str, Any] = config.governance or {}
-    for vk in governance.get("virtual_keys") or ():
-        if isinstance(vk, dict) and isinstance(vk.get("value"), str):
-            yield vk["value"]
+    rules = config.governance_rules
+    for vk in rules.virtual_keys if rules is not None else ():
+        if vk.value:
+            yield vk.value
     if config.mcp is not None:
         yield from config.mcp.secrets()
     if config.logs_store.url:
@@ -95,6 +95,7 @@ class Observer:
                 rec.prompt_tokens,
                 rec.completion_tokens,
                 rec.cached_tokens,
+                rec.cache_write_tokens,
             )
             self.metrics.observe(rec, cost)
             access_log(rec, cost, content=self.content_logging)

@@ -7,8 +7,9 @@ provider in config.json::
                              "meta_config": {"pricing_overrides": {
                                  "gpt-4o": {"input": 2.5, "output": 10.0, "cache_read": 1.25}}}}}
 
-``input``/``output`` are required, ``cache_read`` defaults to ``input``. An override wins over the shipped
-price of the same model and also applies to dated variants (see lookup below).
+``input``/``output`` are required, ``cache_read`` and ``cache_write`` (prompt-cache writes) default
+to ``input``. An override wins over the shipped price of the same model and also applies to dated
+variants (see lookup below).
 
 Lookup for (provider, model): the provider's table (shipped prices for its name plus its overrides), then
 the table of the provider it stands in for (``azure`` -> ``openai``, ``vertex`` -> ``gemini``/``anthropic``, a
@@ -17,8 +18,9 @@ custom provider with a key -> its ``base_provider_type``); in each, the model na
 ``-0613``, ``-002``, ``-latest``), then the longest table entry that is a ``-``-separated prefix
 (``gemini-2.5-flash-preview-05-20`` -> ``gemini-2.5-flash``). Unknown models cost 0.0.
 
-Token convention (OpenAI's): ``prompt_tokens`` includes ``cached_tokens``; cost =
-(prompt - cached) * input + cached * cache_read + completion * output, per million.
+Token convention (OpenAI's): ``prompt_tokens`` includes ``cached_tokens`` and cache writes; cost =
+(prompt - cached - written) * input + cached * cache_read + written * cache_write + completion * output,
+per million.
 """
 
 from __future__ import annotations
@@ -43,11 +45,20 @@ class Price:
     input: float
     output: float
     cache_read: float
+    cache_write: float | None = None  # prompt-cache writes (Anthropic); None: the input price
 
-    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
-        cached = min(max(cached_tokens, 0), max(prompt_tokens, 0))
-        uncached = max(prompt_tokens, 0) - cached
-        total = uncached * self.input + cached * self.cache_read + max(completion_tokens, 0) * self.output
+    def cost(
+        self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0, cache_write_tokens: int = 0
+    ) -> float:
+        prompt = max(prompt_tokens, 0)
+        cached = min(max(cached_tokens, 0), prompt)
+        written = min(max(cache_write_tokens, 0), prompt - cached)
+        uncached = prompt - cached - written
+        write_price = self.input if self.cache_write is None else self.cache_write
+        total = (
+            uncached * self.input + cached * self.cache_read + written * write_price
+            + max(completion_tokens, 0) * self.output
+        )
         return total / 1_000_000
 
 
@@ -55,17 +66,21 @@ def _price(raw: Any, where: str) -> Price:
     if not isinstance(raw, dict):
         raise ValueError(f"{where}: expected an object with input/output prices per million tokens")
     values: dict[str, float] = {}
-    for field in ("input", "output", "cache_read"):
+    for field in ("input", "output", "cache_read", "cache_write"):
         value = raw.get(field)
-        if value is None and field == "cache_read":
+        if value is None and field in ("cache_read", "cache_write"):
             continue
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise ValueError(f"{where}.{field}: expected a number >= 0 (USD per million tokens)")
         values[field] = float(value)
-    unknown = set(raw) - {"input", "output", "cache_read"}
+    unknown = set(raw) - {"input", "output", "cache_read", "cache_write"}
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}; expected input, output, cache_read")
-    return Price(values["input"], values["output"], values.get("cache_read", values["input"]))
+        raise ValueError(
+            f"{where}: unknown field(s) {sorted(unknown)}; expected input, output, cache_read, cache_write"
+        )
+    return Price(
+        values["input"], values["output"], values.get("cache_read", values["input"]), values.get("cache_write")
+    )
 
 
 def load_shipped() -> dict[str, dict[str, Price]]:
@@ -143,6 +158,7 @@ class Pricing:
         prompt_tokens: int,
         completion_tokens: int,
         cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
     ) -> float:
         """USD for one request; 0.0 when the model has no known price or no tokens were used."""
         if not prompt_tokens and not completion_tokens:
@@ -150,7 +166,7 @@ class Pricing:
         price = self.price(provider, model)
         if price is None:
             return 0.0
-        return price.cost(prompt_tokens, completion_tokens, cached_tokens)
+        return price.cost(prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens)
 
     def _lookup(self, provider: str, model: str) -> Price | None:
         chain = [provider, *self._fallbacks.get(provider, ())]

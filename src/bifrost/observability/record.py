@@ -38,6 +38,7 @@ class RequestRecord:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    cache_write_tokens: int = 0  # prompt tokens written to the provider's prompt cache (part of prompt_tokens)
     retries: int = 0
     fallback_index: int = 0
     error_type: str | None = None

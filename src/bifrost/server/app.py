@@ -1,4 +1,4 @@
-"""The aiohttp application: routes registered once, no per-request middleware."""
+"""The aiohttp application: routes registered once; no per-request middleware but governance's, when configured."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ def create_app(config: Config, observer: Observer | None = None) -> web.Applicat
     app[GATEWAY_KEY] = gateway
     OpenAIRoutes(gateway).register(app)
     _register_optional_routes(app, gateway)
+    from bifrost.governance import install as install_governance
+
+    install_governance(app, gateway, observer)  # before the catch-all: its admin routes live under /api/
     metrics = getattr(observer, "metrics", None)
     if metrics is not None:
         from bifrost.observability.routes import register_routes

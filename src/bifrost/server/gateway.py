@@ -6,6 +6,7 @@ here at start-up; per request only the body is parsed and a context assembled.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -23,6 +24,9 @@ from bifrost.core.routing import Router
 from bifrost.observability.record import RequestRecord
 from bifrost.providers.base import Provider
 from bifrost.providers.registry import build_providers
+from bifrost.state import StateStore, StateUnavailable, create_state_store
+
+GATE_KEY = "bifrost.gate"  # request[GATE_KEY]: governance's per-request state (governance/http.py)
 
 log = logging.getLogger("bifrost")
 
@@ -83,6 +87,11 @@ class Gateway:
             config.logs_store.enabled or logging.getLogger("bifrost.access").isEnabledFor(logging.DEBUG)
         )
         self.draining = False
+        # rate-limit counters, budgets, key cool-downs, stored Responses: memory, or Redis shared by every
+        # worker and instance (state_store)
+        self.state: StateStore = create_state_store(config.state_store.type, config.state_store.url)
+        self.governor: Any = None  # governance.Governor, set by governance.install when configured
+        self._background: set[asyncio.Task[None]] = set()
         # every configured secret, longest first, so error text can be scrubbed before it leaves
         self.secrets = tuple(sorted(
             {k.value for p in config.providers.values() for k in p.keys if k.value and len(k.value) >= 4}
@@ -98,10 +107,31 @@ class Gateway:
             self.mcp = MCPManager(config.mcp, self.secrets, getattr(observer, "metrics", None))
 
     async def start(self) -> None:
+        await self.state.start()
         for provider in self.providers.values():
             await provider.start()
         if self.mcp is not None:
             await self.mcp.start()  # connects in the background: start-up never waits for an MCP server
+        if self.state.shared:  # key cool-downs seen by one process rest the key in all of them
+            for provider in self.providers.values():
+                provider.keys.announce = self._announce_cool_down
+            self.state.on_cool_down(self._cooled_elsewhere)
+
+    def _announce_cool_down(self, provider: str, key_name: str, seconds: float) -> None:
+        task = asyncio.ensure_future(self._publish_cool_down(provider, key_name, seconds))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _publish_cool_down(self, provider: str, key_name: str, seconds: float) -> None:
+        try:
+            await self.state.cool_down(provider, key_name, seconds)
+        except StateUnavailable as exc:
+            log.warning("key cool-down not shared with other processes: %s", exc)
+
+    def _cooled_elsewhere(self, provider: str, key_name: str, seconds: float) -> None:
+        target = self.providers.get(provider)
+        if target is not None:
+            target.keys.cooled_elsewhere(key_name, seconds)
 
     async def close(self) -> None:
         await self.catalog.close()
@@ -109,6 +139,7 @@ class Gateway:
             await self.mcp.close()  # stdio children are stopped here
         for provider in self.providers.values():
             await provider.close()
+        await self.state.close()
 
     def redact(self, exc: GatewayError, ctx: RequestContext) -> GatewayError:
         """Remove every secret (configured keys, the client's own key) from an error and its record."""
@@ -146,6 +177,11 @@ class Gateway:
             method=method,
         )
         ctx = RequestContext(record=record, started=time.perf_counter())
+        if self.governor is not None:
+            gate = request.get(GATE_KEY)
+            if gate is not None:
+                gate.record = record
+                ctx.gate = gate
         for name, value in headers.items():
             if (name[0] != "x" and name[0] != "X") or name[:5].lower() != "x-bf-":
                 continue

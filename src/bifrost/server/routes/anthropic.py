@@ -128,6 +128,7 @@ class AnthropicRoutes:
             record.prompt_tokens = _prompt_tokens(usage)
             record.completion_tokens = usage.get("output_tokens") or 0
             record.cached_tokens = usage.get("cache_read_input_tokens") or 0
+            record.cache_write_tokens = usage.get("cache_creation_input_tokens") or 0
             result["extra_fields"] = extra_fields(record, ctx)
             return json_answer(record, result)
         except GatewayError as exc:
@@ -232,6 +233,7 @@ def _take_anthropic_usage(event: dict[str, Any], record: Any) -> None:
         usage = (event.get("message") or {}).get("usage") or {}
         record.prompt_tokens = _prompt_tokens(usage)
         record.cached_tokens = usage.get("cache_read_input_tokens") or 0
+        record.cache_write_tokens = usage.get("cache_creation_input_tokens") or 0
     elif etype == "message_delta":
         usage = event.get("usage") or {}
         record.completion_tokens = usage.get("output_tokens") or record.completion_tokens

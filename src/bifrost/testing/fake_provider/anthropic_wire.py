@@ -66,10 +66,11 @@ def _input(body: dict[str, Any]) -> tuple[int, str]:
 def _usage(plan: Plan) -> dict[str, int]:
     """Anthropic counts cached prompt tokens apart from ``input_tokens``."""
     cached = min(plan.cached_tokens, plan.prompt_tokens)
+    written = min(plan.cache_write_tokens, plan.prompt_tokens - cached)
     return {
-        "input_tokens": plan.prompt_tokens - cached,
+        "input_tokens": plan.prompt_tokens - cached - written,
         "output_tokens": plan.completion_tokens,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": written,
         "cache_read_input_tokens": cached,
     }
 

@@ -29,6 +29,7 @@ class Plan:
     completion_tokens: int
     cached_tokens: int
     finish_reason: str  # OpenAI naming: stop, length, tool_calls, content_filter
+    cache_write_tokens: int = 0  # prompt tokens written to the prompt cache (Anthropic wire reports them)
 
 
 def new_id(prefix: str) -> str:
@@ -122,4 +123,5 @@ def make_plan(script: Script | None, model: str, prompt_chars: int, last_user_te
         completion_tokens=int(usage.get("completion_tokens", completion)),
         cached_tokens=int(usage.get("cached_tokens", 0)),
         finish_reason=str(finish),
+        cache_write_tokens=int(usage.get("cache_write_tokens", 0)),
     )
