@@ -22,7 +22,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
-from claude_cli import VERSION, ProxyTrap, claude_binary, run_claude  # noqa: E402
+from claude_cli import VERSION, ProxyTrap, claude_command, run_claude  # noqa: E402
 from test_claude_code import PNG, REFUSAL, agents_config, project  # noqa: E402
 
 from bifrost.testing.fake_provider import FakeProvider  # noqa: E402
@@ -83,7 +83,7 @@ def fixture(name: str, what: str, request: dict[str, Any], folder: Path) -> None
 
 
 def main() -> None:
-    claude = claude_binary()
+    claude = claude_command()
     with FakeProvider.start() as fake, tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         gateways = GatewayFactory(work)

@@ -1,8 +1,9 @@
 """The real Claude Code CLI, pinned in ``tests/agents/package.json``, run in print mode against a gateway.
 
-- `claude_binary()` installs the package into ``tests/agents/node_modules`` (gitignored; ``.ci/run`` does the
+- `claude_command()` installs the package into ``tests/agents/node_modules`` (gitignored; ``.ci/run`` does the
   same with ``npm ci``) when it is not there yet, and skips the calling test with a printed reason only when
-  node/npm or the package truly cannot be had.
+  node/npm or the package truly cannot be had. The command is the native ``claude`` its postinstall puts in
+  place, or, where install scripts did not run, ``node cli-wrapper.cjs`` (the package's own fallback).
 - `run_claude(...)` runs ``claude -p PROMPT`` with ``ANTHROPIC_BASE_URL`` pointing at the gateway, a dummy API
   key, ``HOME`` in a temporary folder and every update, telemetry, error-report, feature-flag and other
   non-essential call switched off. ``HTTP(S)_PROXY`` point at a `ProxyTrap` (``NO_PROXY`` = loopback), so
@@ -47,37 +48,47 @@ QUIET_ENV = {
 }
 
 
-def claude_binary() -> Path:
-    """The ``claude`` executable of the pinned package; installs it first when needed."""
-    binary = AGENTS_DIR / "node_modules" / ".bin" / "claude"
-    if _version_ok(binary):
-        return binary
+def claude_command() -> list[str]:
+    """The command that runs the pinned ``claude``; installs the package first when needed."""
+    command = _working_command()
+    if command is not None:
+        return command
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         _skip("node or npm is not installed: the Claude Code tests need both (.ci/run installs them)")
-    lock = AGENTS_DIR / "package-lock.json"
-    command = [npm, "ci" if lock.exists() else "install", "--no-audit", "--no-fund"]
+    assert npm is not None
     done = subprocess.run(
-        command, cwd=AGENTS_DIR, capture_output=True, text=True, timeout=600, check=False
+        [npm, "ci", "--no-audit", "--no-fund"],
+        cwd=AGENTS_DIR, capture_output=True, text=True, timeout=600, check=False,
     )
     if done.returncode != 0:
         _skip(f"npm could not install {PACKAGE}@{VERSION} (exit {done.returncode}): {done.stderr[-2000:]}")
-    if not _version_ok(binary):
+    command = _working_command()
+    if command is None:
         _skip(f"{PACKAGE}@{VERSION} installed but `claude --version` does not run on this machine")
-    return binary
+    assert command is not None
+    return command
 
 
-def _version_ok(binary: Path) -> bool:
-    if not binary.exists():
-        return False
-    try:
-        done = subprocess.run(
-            [str(binary), "--version"], capture_output=True, text=True, timeout=60, check=False,
-            env={"PATH": os.environ.get("PATH", ""), "HOME": str(AGENTS_DIR), **QUIET_ENV},
-        )
-    except OSError:
-        return False
-    return done.returncode == 0 and done.stdout.startswith(VERSION)
+def _working_command() -> list[str] | None:
+    package = AGENTS_DIR / "node_modules" / PACKAGE
+    candidates = [[str(AGENTS_DIR / "node_modules" / ".bin" / "claude")]]
+    node = shutil.which("node")
+    if node is not None:
+        candidates.append([node, str(package / "cli-wrapper.cjs")])
+    for command in candidates:
+        if not Path(command[-1]).exists():
+            continue
+        try:
+            done = subprocess.run(
+                [*command, "--version"], capture_output=True, text=True, timeout=60, check=False,
+                env={"PATH": os.environ.get("PATH", ""), "HOME": str(AGENTS_DIR), **QUIET_ENV},
+            )
+        except OSError:
+            continue
+        if done.returncode == 0 and done.stdout.startswith(VERSION):
+            return command
+    return None
 
 
 def _skip(reason: str) -> None:
@@ -117,7 +128,7 @@ class ProxyTrap:
 
 
 def run_claude(
-    binary: Path,
+    claude: list[str],
     base_url: str,
     workdir: Path,
     prompt: str,
@@ -147,7 +158,7 @@ def run_claude(
         **QUIET_ENV,
         **(extra_env or {}),
     }
-    command = [str(binary), "-p", prompt]
+    command = [*claude, "-p", prompt]
     if model:
         command += ["--model", model]
     return subprocess.run(

@@ -22,7 +22,7 @@ from claude_cli import (
     DEFAULT_MODEL,
     MID_CONVERSATION_BETA,
     ProxyTrap,
-    claude_binary,
+    claude_command,
     run_claude,
 )
 
@@ -39,8 +39,8 @@ REFUSAL = 'Unexpected role "system". The input message role must be "user" or "a
 
 
 @pytest.fixture(scope="module")
-def claude() -> Path:
-    return claude_binary()
+def claude() -> list[str]:
+    return claude_command()
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def project(tmp_path: Path) -> Path:
 
 
 def claude_run(
-    claude: Path, gw: GatewayProcess, tmp_path: Path, trap: ProxyTrap, prompt: str, model: str | None = None
+    claude: list[str], gw: GatewayProcess, tmp_path: Path, trap: ProxyTrap, prompt: str, model: str | None = None
 ) -> str:
     """Run the CLI; assert it succeeded, leaked no upstream key and reached nothing but the gateway."""
     done = run_claude(claude, gw.url + "/anthropic", tmp_path, prompt, trap=trap, model=model)
@@ -117,7 +117,7 @@ CORE_TOOLS = {"Bash", "Read", "Edit", "Write", "WebFetch", "Agent"}
 
 @pytest.mark.parametrize(("model", "upstream_model"), [(None, DEFAULT_MODEL), ("sonnet", "claude-sonnet-5")])
 def test_default_model_and_sonnet_alias_native(
-    claude: Path, fake: FakeProvider, start_gateway: GatewayFactory, tmp_path: Path, trap: ProxyTrap,
+    claude: list[str], fake: FakeProvider, start_gateway: GatewayFactory, tmp_path: Path, trap: ProxyTrap,
     model: str | None, upstream_model: str,
 ) -> None:
     """The run that failed with `messages.1.role: must be "user" or "assistant"`: the body reaches the
@@ -153,7 +153,7 @@ def test_default_model_and_sonnet_alias_native(
 
 
 def test_tool_loop_with_read_native(
-    claude: Path, fake: FakeProvider, start_gateway: GatewayFactory, tmp_path: Path, trap: ProxyTrap
+    claude: list[str], fake: FakeProvider, start_gateway: GatewayFactory, tmp_path: Path, trap: ProxyTrap
 ) -> None:
     """The fake asks for `Read` (text file and image); the tool results come back; the answer prints."""
     gw = start_gateway(agents_config(fake.url, tmp_path / "logs.db"))
@@ -191,7 +191,7 @@ def test_tool_loop_with_read_native(
 
 
 def test_openai_model_through_translation_with_tool_loop(
-    claude: Path, fake: FakeProvider, start_gateway: GatewayFactory, tmp_path: Path, trap: ProxyTrap
+    claude: list[str], fake: FakeProvider, start_gateway: GatewayFactory, tmp_path: Path, trap: ProxyTrap
 ) -> None:
     """``--model openai/gpt-4o``: the Anthropic request is translated, mid-conversation system message
     included (a system message at the same place), and the tool loop works through the translation."""
@@ -240,7 +240,7 @@ def test_openai_model_through_translation_with_tool_loop(
 
 
 def test_default_model_mapped_to_openai_by_key_alias(
-    claude: Path, fake: FakeProvider, start_gateway: GatewayFactory, tmp_path: Path, trap: ProxyTrap
+    claude: list[str], fake: FakeProvider, start_gateway: GatewayFactory, tmp_path: Path, trap: ProxyTrap
 ) -> None:
     """The README's mapping: Claude Code asks for its default Claude model and gets ``openai/gpt-4o``,
     through an ``aliases`` entry on the openai key; nothing changes on the Claude Code side."""
@@ -262,7 +262,7 @@ def test_default_model_mapped_to_openai_by_key_alias(
 
 
 def test_refusal_wording_makes_claude_code_fold_the_system_message(
-    claude: Path, fake: FakeProvider, start_gateway: GatewayFactory, tmp_path: Path, trap: ProxyTrap
+    claude: list[str], fake: FakeProvider, start_gateway: GatewayFactory, tmp_path: Path, trap: ProxyTrap
 ) -> None:
     """An upstream (or the translator) that cannot take a mid-conversation system message answers 400 with
     Anthropic's wording; Claude Code recognizes it and retries at once with the text in the user turn."""
