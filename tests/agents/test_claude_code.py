@@ -26,9 +26,11 @@ from claude_cli import (
     run_claude,
 )
 
+from bifrost.config import jsonc
 from bifrost.testing.fake_provider import FakeProvider
 from harness import KEY_VALUES, GatewayFactory, GatewayProcess, http_get, openai_config
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 ANTHROPIC_KEY = "sk-ant-test-upstream"
 NOTES = "The secret word is pineapple.\n"
 # a 1x1 PNG: Read on it sends an image block inside the tool_result
@@ -74,10 +76,16 @@ def project(tmp_path: Path) -> Path:
 
 
 def claude_run(
-    claude: list[str], gw: GatewayProcess, tmp_path: Path, trap: ProxyTrap, prompt: str, model: str | None = None
+    claude: list[str],
+    gw: GatewayProcess,
+    tmp_path: Path,
+    trap: ProxyTrap,
+    prompt: str,
+    model: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> str:
     """Run the CLI; assert it succeeded, leaked no upstream key and reached nothing but the gateway."""
-    done = run_claude(claude, gw.url + "/anthropic", tmp_path, prompt, trap=trap, model=model)
+    done = run_claude(claude, gw.url + "/anthropic", tmp_path, prompt, trap=trap, model=model, extra_env=env)
     assert done.returncode == 0, f"claude failed:\n{done.stdout}\n{done.stderr}\ngateway:\n{gw.logs()}"
     for secret in (*KEY_VALUES, ANTHROPIC_KEY):
         assert secret not in done.stdout + done.stderr
@@ -239,26 +247,38 @@ def test_openai_model_through_translation_with_tool_loop(
     }
 
 
-def test_default_model_mapped_to_openai_by_key_alias(
+def readme_block(heading: str, language: str) -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index(heading):]
+    start = section.index(f"```{language}\n") + len(language) + 4
+    return section[start:section.index("```", start)]
+
+
+def test_readme_model_mapping_answers_the_default_model_with_gpt_4o(
     claude: list[str], fake: FakeProvider, start_gateway: GatewayFactory, tmp_path: Path, trap: ProxyTrap
 ) -> None:
-    """The README's mapping: Claude Code asks for its default Claude model and gets ``openai/gpt-4o``,
-    through an ``aliases`` entry on the openai key; nothing changes on the Claude Code side."""
+    """The README's mapping, as written there: Claude Code asks for its default Claude model and gets
+    ``openai/gpt-4o`` through the key's ``aliases``; nothing changes on the Claude Code side but the README's
+    ``CLAUDE_CODE_MAX_OUTPUT_TOKENS``."""
+    readme_key = jsonc.loads(readme_block("**Model mapping.**", "jsonc"))["providers"]["openai"]["keys"][0]
+    assert readme_key["aliases"][DEFAULT_MODEL] == "gpt-4o"
     config = agents_config(fake.url, tmp_path / "logs.db")
-    config["providers"]["openai"]["keys"][0]["aliases"] = {DEFAULT_MODEL: "gpt-4o"}
+    config["providers"]["openai"]["keys"] = [{**readme_key, "value": "sk-test-main"}]
     gw = start_gateway(config)
     project(tmp_path)
     fake.control.script({"reply": "Answered by gpt-4o"})
 
-    printed = claude_run(claude, gw, tmp_path, trap, "Say hi")
+    printed = claude_run(claude, gw, tmp_path, trap, "Say hi", env={"CLAUDE_CODE_MAX_OUTPUT_TOKENS": "16384"})
 
     assert printed == "Answered by gpt-4o"
     [request] = fake.control.log()
     assert request["path"] == "/v1/chat/completions"
     assert request["body"]["model"] == "gpt-4o"
+    assert request["body"]["max_tokens"] == 16384  # gpt-4o's output limit, from the README's variable
     assert roles(request["body"]) == ["system", "user", "system"]
     [record] = logged(gw, 1)
     assert (record["model_requested"], record["provider"], record["model"]) == (DEFAULT_MODEL, "openai", "gpt-4o")
+    assert record["route"] == "anthropic"  # what the README's jq filter selects
 
 
 def test_refusal_wording_makes_claude_code_fold_the_system_message(
