@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 from claude_cli import VERSION, ProxyTrap, claude_command, run_claude  # noqa: E402
-from test_claude_code import PNG, REFUSAL, agents_config, project  # noqa: E402
+from test_claude_code import PNG, REFUSAL, agents_config, project, read_loop  # noqa: E402
 
 from bifrost.testing.fake_provider import FakeProvider  # noqa: E402
 from harness import GatewayFactory, http_get  # noqa: E402
@@ -101,16 +101,7 @@ def main() -> None:
 
             fake.control.reset()
             fake.control.script(
-                {
-                    "thinking": "I should read the files.",
-                    "reply": "Let me read them.",
-                    "tool_calls": [
-                        {"id": "toolu_01text", "name": "Read", "arguments": {"file_path": str(folder / "notes.txt")}},
-                        {"id": "toolu_02image", "name": "Read", "arguments": {"file_path": str(folder / "dot.png")}},
-                        {"id": "toolu_03pdf", "name": "Read", "arguments": {"file_path": str(folder / "doc.pdf")}},
-                    ],
-                },
-                {"reply": "The secret word is pineapple."},
+                *read_loop(folder, "toolu_", ("notes.txt", "dot.png", "doc.pdf"), thinking="I should read the files.")
             )
             run("Read notes.txt, dot.png and doc.pdf, then tell me the secret word.")
             first, second = fake.control.log()

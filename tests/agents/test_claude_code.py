@@ -75,6 +75,20 @@ def project(tmp_path: Path) -> Path:
     return folder
 
 
+def read_loop(folder: Path, id_prefix: str, files: tuple[str, ...], thinking: str | None = None) -> list[Any]:
+    """The fake's two answers for a tool loop: `Read` each file (ids ``<prefix>01<stem>``...), then the word."""
+    ask: dict[str, Any] = {
+        "reply": "Let me read it.",
+        "tool_calls": [
+            {"id": f"{id_prefix}{i:02d}{Path(n).stem}", "name": "Read", "arguments": {"file_path": str(folder / n)}}
+            for i, n in enumerate(files, 1)
+        ],
+    }
+    if thinking is not None:
+        ask["thinking"] = thinking
+    return [ask, {"reply": "The secret word is pineapple."}]
+
+
 def claude_run(
     claude: list[str],
     gw: GatewayProcess,
@@ -166,17 +180,7 @@ def test_tool_loop_with_read_native(
     """The fake asks for `Read` (text file and image); the tool results come back; the answer prints."""
     gw = start_gateway(agents_config(fake.url, tmp_path / "logs.db"))
     folder = project(tmp_path)
-    fake.control.script(
-        {
-            "thinking": "I should read the file.",
-            "reply": "Let me read it.",
-            "tool_calls": [
-                {"id": "toolu_01read", "name": "Read", "arguments": {"file_path": str(folder / "notes.txt")}},
-                {"id": "toolu_02image", "name": "Read", "arguments": {"file_path": str(folder / "dot.png")}},
-            ],
-        },
-        {"reply": "The secret word is pineapple."},
-    )
+    fake.control.script(*read_loop(folder, "toolu_", ("notes.txt", "dot.png"), thinking="I should read the file."))
 
     printed = claude_run(claude, gw, tmp_path, trap, "What is the secret word in notes.txt?")
 
@@ -188,9 +192,9 @@ def test_tool_loop_with_read_native(
     assert [b["type"] for b in assistant["content"]] == ["thinking", "text", "tool_use", "tool_use"]
     assert assistant["content"][0]["signature"]  # the upstream's thinking block comes back signed, untouched
     read, image = results["content"]
-    assert (read["type"], read["tool_use_id"]) == ("tool_result", "toolu_01read")
+    assert (read["type"], read["tool_use_id"]) == ("tool_result", "toolu_01notes")
     assert "The secret word is pineapple." in read["content"]
-    assert (image["type"], image["tool_use_id"]) == ("tool_result", "toolu_02image")
+    assert (image["type"], image["tool_use_id"]) == ("tool_result", "toolu_02dot")
     assert image["content"][0]["type"] == "image"
     assert image["content"][0]["source"]["data"] == base64.b64encode(PNG).decode()
 
@@ -205,16 +209,7 @@ def test_openai_model_through_translation_with_tool_loop(
     included (a system message at the same place), and the tool loop works through the translation."""
     gw = start_gateway(agents_config(fake.url, tmp_path / "logs.db"))
     folder = project(tmp_path)
-    fake.control.script(
-        {
-            "reply": "Let me read it.",
-            "tool_calls": [
-                {"id": "call_01read", "name": "Read", "arguments": {"file_path": str(folder / "notes.txt")}},
-                {"id": "call_02image", "name": "Read", "arguments": {"file_path": str(folder / "dot.png")}},
-            ],
-        },
-        {"reply": "The secret word is pineapple."},
-    )
+    fake.control.script(*read_loop(folder, "call_", ("notes.txt", "dot.png")))
 
     printed = claude_run(claude, gw, tmp_path, trap, "What is the secret word in notes.txt?", "openai/gpt-4o")
 
@@ -236,9 +231,9 @@ def test_openai_model_through_translation_with_tool_loop(
     assert isinstance(mid, str) and mid and mid not in first["body"]["messages"][0]["content"]
     assert roles(second["body"]) == ["system", "user", "system", "assistant", "tool", "tool", "user"]
     assistant, read, image, moved = second["body"]["messages"][3:]
-    assert [c["id"] for c in assistant["tool_calls"]] == ["call_01read", "call_02image"]
-    assert read["tool_call_id"] == "call_01read" and "The secret word is pineapple." in read["content"]
-    assert image["tool_call_id"] == "call_02image"
+    assert [c["id"] for c in assistant["tool_calls"]] == ["call_01notes", "call_02dot"]
+    assert read["tool_call_id"] == "call_01notes" and "The secret word is pineapple." in read["content"]
+    assert image["tool_call_id"] == "call_02dot"
     assert moved["content"][0]["image_url"]["url"] == "data:image/png;base64," + base64.b64encode(PNG).decode()
 
     records = logged(gw, 2)

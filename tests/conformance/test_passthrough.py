@@ -150,3 +150,32 @@ def test_fields_and_blocks_the_gateway_need_not_understand(
             ],
             "tools": [{"type": "function", "function": {"name": "Read", "parameters": {"type": "object"}}}],
         }
+
+
+@pytest.mark.parametrize("col", cells("count_tokens", ANTHROPIC_NATIVE))
+def test_count_tokens_forwards_betas_and_drops_gateway_fields(
+    gateway: GatewayProcess, fake: FakeProvider, col: str
+) -> None:
+    headers = {"anthropic-version": "2023-06-01", "anthropic-beta": BETAS}
+    sent = {"model": CLAUDE, "messages": CONVERSATION, "context_management": DAY_ONE["context_management"]}
+    status, _, raw = raw_post(
+        gateway.url + "/anthropic/v1/messages/count_tokens", {**sent, "fallbacks": ["openai/gpt-4o"]}, headers
+    )
+    assert status == 200, raw
+    assert json.loads(raw)["input_tokens"] > 0
+    req = upstream(fake)
+    assert req["path"] == "/v1/messages/count_tokens"
+    assert req["headers"]["anthropic-beta"] == BETAS and req["headers"]["anthropic-version"] == "2023-06-01"
+    assert req["body"] == sent  # as sent, without the gateway's own `fallbacks`
+
+
+@pytest.mark.parametrize("col", cells("fields and blocks the gateway need not understand", ANTHROPIC_NATIVE))
+def test_gateway_only_fields_never_reach_the_provider(gateway: GatewayProcess, fake: FakeProvider, col: str) -> None:
+    fake.control.script({"reply": "ok"})
+    sent = {"model": CLAUDE, "max_tokens": 16, "messages": CONVERSATION}
+    status, _, raw = raw_post(
+        gateway.url + "/anthropic/v1/messages", {**sent, "fallbacks": ["openai/gpt-4o"]},
+        {"anthropic-version": "2023-06-01"},
+    )
+    assert status == 200, raw
+    assert upstream(fake)["body"] == sent

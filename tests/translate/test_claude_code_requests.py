@@ -126,7 +126,7 @@ def test_tool_loop_turn_text_image_and_pdf_results() -> None:
     call_msg, text_result, image_result, pdf_result, moved = out["messages"][3:]
     # thinking dropped, text kept, each tool_use a tool call with its id and compact JSON arguments
     uses = [b for b in assistant["content"] if b["type"] == "tool_use"]
-    assert call_msg["content"] == "Let me read them."
+    assert call_msg["content"] == next(b["text"] for b in assistant["content"] if b["type"] == "text")
     assert [c["id"] for c in call_msg["tool_calls"]] == [u["id"] for u in uses]
     assert [json.loads(c["function"]["arguments"]) for c in call_msg["tool_calls"]] == [u["input"] for u in uses]
     assert "thinking" not in json.dumps(call_msg)
