@@ -50,32 +50,39 @@ QUIET_ENV = {
 
 def claude_command() -> list[str]:
     """The command that runs the pinned ``claude``; installs the package first when needed."""
-    command = _working_command()
+    wrapper = AGENTS_DIR / "node_modules" / PACKAGE / "cli-wrapper.cjs"
+    return installed_command(PACKAGE, VERSION, "claude", wrapper, VERSION)
+
+
+def installed_command(package: str, version: str, name: str, node_script: Path, version_prefix: str) -> list[str]:
+    """A CLI of tests/agents/package.json: its ``node_modules/.bin/NAME``, else ``node NODE_SCRIPT`` (where
+    install scripts did not run); ``npm ci`` first when neither answers ``--version`` with ``version_prefix``.
+    Skips the calling test, with the reason printed, when node/npm or the package cannot be had."""
+    candidates = [[str(AGENTS_DIR / "node_modules" / ".bin" / name)]]
+    node = shutil.which("node")
+    if node is not None:
+        candidates.append([node, str(node_script)])
+    command = _working_command(candidates, version_prefix)
     if command is not None:
         return command
-    node, npm = shutil.which("node"), shutil.which("npm")
+    npm = shutil.which("npm")
     if node is None or npm is None:
-        _skip("node or npm is not installed: the Claude Code tests need both (.ci/run installs them)")
+        _skip(f"node or npm is not installed: the {name} tests need both (.ci/run installs them)")
     assert npm is not None
     done = subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund"],
         cwd=AGENTS_DIR, capture_output=True, text=True, timeout=600, check=False,
     )
     if done.returncode != 0:
-        _skip(f"npm could not install {PACKAGE}@{VERSION} (exit {done.returncode}): {done.stderr[-2000:]}")
-    command = _working_command()
+        _skip(f"npm could not install {package}@{version} (exit {done.returncode}): {done.stderr[-2000:]}")
+    command = _working_command(candidates, version_prefix)
     if command is None:
-        _skip(f"{PACKAGE}@{VERSION} installed but `claude --version` does not run on this machine")
+        _skip(f"{package}@{version} installed but `{name} --version` does not run on this machine")
     assert command is not None
     return command
 
 
-def _working_command() -> list[str] | None:
-    package = AGENTS_DIR / "node_modules" / PACKAGE
-    candidates = [[str(AGENTS_DIR / "node_modules" / ".bin" / "claude")]]
-    node = shutil.which("node")
-    if node is not None:
-        candidates.append([node, str(package / "cli-wrapper.cjs")])
+def _working_command(candidates: list[list[str]], version_prefix: str) -> list[str] | None:
     for command in candidates:
         if not Path(command[-1]).exists():
             continue
@@ -86,7 +93,7 @@ def _working_command() -> list[str] | None:
             )
         except OSError:
             continue
-        if done.returncode == 0 and done.stdout.startswith(VERSION):
+        if done.returncode == 0 and done.stdout.startswith(version_prefix):
             return command
     return None
 
