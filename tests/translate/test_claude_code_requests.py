@@ -85,8 +85,14 @@ def test_fixtures_cover_every_block_type_claude_code_sends() -> None:
 def test_every_captured_request_translates(name: str) -> None:
     body = load(name)["body"]
     out = translate(body)
-    # documented drops: no equivalent every OpenAI-wire model accepts
-    assert set(out) == {"model", "messages", "max_tokens", "stream", "stream_options", "tools"}
+    # documented drops: no equivalent every OpenAI-wire model accepts; enabled thinking (haiku's, with a
+    # budget) becomes reasoning_effort, adaptive thinking (the default model's) sends nothing
+    enabled = body["thinking"]["type"] == "enabled"
+    assert set(out) == {"model", "messages", "max_tokens", "stream", "stream_options", "tools"} | (
+        {"reasoning_effort"} if enabled else set()
+    )
+    if enabled:
+        assert out["reasoning_effort"] == "high"  # budget 31999
     assert out["max_tokens"] == body["max_tokens"]
     assert out["stream"] is True and out["stream_options"] == {"include_usage": True}
     assert len(body["metadata"]["user_id"]) > 64  # Claude Code's JSON id: too long for `user`, dropped
