@@ -16,6 +16,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
@@ -83,18 +84,19 @@ def installed_command(package: str, version: str, name: str, node_script: Path, 
 
 
 def _working_command(candidates: list[list[str]], version_prefix: str) -> list[str] | None:
-    for command in candidates:
-        if not Path(command[-1]).exists():
-            continue
-        try:
-            done = subprocess.run(
-                [*command, "--version"], capture_output=True, text=True, timeout=60, check=False,
-                env={"PATH": os.environ.get("PATH", ""), "HOME": str(AGENTS_DIR), **QUIET_ENV},
-            )
-        except OSError:
-            continue
-        if done.returncode == 0 and done.stdout.startswith(version_prefix):
-            return command
+    with tempfile.TemporaryDirectory() as home:  # a CLI may write its state under HOME even for --version
+        for command in candidates:
+            if not Path(command[-1]).exists():
+                continue
+            try:
+                done = subprocess.run(
+                    [*command, "--version"], capture_output=True, text=True, timeout=60, check=False,
+                    env={"PATH": os.environ.get("PATH", ""), "HOME": home, **QUIET_ENV},
+                )
+            except OSError:
+                continue
+            if done.returncode == 0 and done.stdout.startswith(version_prefix):
+                return command
     return None
 
 
