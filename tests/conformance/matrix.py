@@ -117,6 +117,19 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         "safety block", "a prompt blocked by the provider → a clear 400 `content_filter` error", (OPENAI_TO_GEMINI,)
     ),
+    Feature(
+        "mid-conversation system message",
+        "a `system` message inside `messages` (Claude Code's beta): kept in place natively with `anthropic-beta`"
+        " forwarded, a `system` message at the same place translated; streaming and not",
+        ANTHROPIC_ROUTE,
+    ),
+    Feature(
+        "fields and blocks the gateway need not understand",
+        "new block types, server tools, `context_management`, `cache_control` anywhere, unknown fields and betas:"
+        " natively the body reaches Anthropic exactly as sent; translated, dropped or refused by the documented"
+        " rules",
+        ANTHROPIC_ROUTE,
+    ),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 

@@ -40,6 +40,9 @@ class KeyConfig:
     env_var: str | None  # the variable named by "env.NAME", if any (safe to print)
     models: tuple[str, ...] = ()  # empty means: serves every model of its provider ("*" is normalised away)
     weight: float = 1.0
+    # model name clients send -> the model the provider is asked for when this key serves the request
+    # (Bifrost's static key aliases; alias names count as listed models)
+    aliases: dict[str, str] = field(default_factory=dict)
 
     @property
     def usable(self) -> bool:
@@ -96,7 +99,7 @@ class ProviderConfig:
         """Models listed by the keys, in config order, without duplicates."""
         seen: dict[str, None] = {}
         for key in self.keys:
-            for model in key.models:
+            for model in (*key.models, *key.aliases):
                 seen.setdefault(model, None)
         return list(seen)
 

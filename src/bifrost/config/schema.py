@@ -49,7 +49,7 @@ PROVIDER_FIELDS = (
     "custom_provider_config",
     "meta_config",
 )
-KEY_FIELDS = ("name", "value", "models", "weight")
+KEY_FIELDS = ("name", "value", "models", "weight", "aliases")
 NETWORK_FIELDS = _names(NetworkConfig)
 NETWORK_ALIASES = {  # older Bifrost spellings, same milliseconds
     "retry_backoff_initial": "retry_backoff_initial_ms",
@@ -217,6 +217,10 @@ def _key(r: Reader, value: Any, path: str, default_name: str, *, keyless: bool) 
         models=() if "*" in models else tuple(dict.fromkeys(models)),
         weight=sec.number("weight", 1.0, gt=0),
     )
+    if "aliases" in sec:
+        key.aliases = _aliases(r, sec.get("aliases"), sec.path("aliases"))
+        if key.models:  # a restricted key serves its alias names too
+            key.models = tuple(dict.fromkeys((*key.models, *key.aliases)))
     raw = sec.get("value")
     if raw is None:
         if keyless:
@@ -236,6 +240,24 @@ def _key(r: Reader, value: Any, path: str, default_name: str, *, keyless: bool) 
             state = "is empty" if var in r.env else "is not set"
             r.warnings.append(f"{path} ({name}): environment variable {var} {state}; key disabled")
     return key
+
+
+def _aliases(r: Reader, value: Any, path: str) -> dict[str, str]:
+    """A key's ``aliases``: model name the client sends -> the provider's model id (no provider prefix)."""
+    if not isinstance(value, dict):
+        r.type_error(path, 'an object of alias -> provider model, as in {"claude-sonnet-4-5": "gpt-4o"}', value)
+        return {}
+    aliases: dict[str, str] = {}
+    for alias, target in value.items():
+        item_path = join(path, alias)
+        model = r.string(target, item_path)
+        if not alias:
+            r.error(item_path, "alias name must not be empty")
+        elif model == "":
+            r.error(item_path, "must not be empty: the model this provider is asked for")
+        elif model is not None:
+            aliases[alias] = model
+    return aliases
 
 
 def _network(r: Reader, sec: Obj | None) -> NetworkConfig:

@@ -48,7 +48,6 @@ class Engine:
                 continue
             record.fallback_index = index
             record.provider = target.provider
-            record.model = target.model
             return result
         assert primary_error is not None
         raise primary_error
@@ -65,12 +64,17 @@ class Engine:
                 key = await self._next_key(ctx, provider, target.model, tried_bad, retrying=retries > 0)
             else:  # the common case, without a coroutine
                 key = self._pick_key(ctx, provider, target.model, tried_bad)
+            upstream = target
+            if key is not None and key.aliases:  # the key's alias names the model the provider is asked for
+                aliased = key.aliases.get(target.model)
+                if aliased is not None:
+                    upstream = Target(target.provider, aliased)
             started = time.perf_counter()
             await provider.queue.acquire()
             result: Any = None
             failure: GatewayError | None = None
             try:
-                result = await call(provider, target, key)
+                result = await call(provider, upstream, key)
             except GatewayError as exc:
                 failure = exc
             finally:
@@ -83,10 +87,11 @@ class Engine:
             key_name = record.key_name = key.name if key else None
             if failure is None:
                 if record.attempts:
-                    record.attempts.append(Attempt(provider.name, target.model, key_name, 200, None, elapsed))
+                    record.attempts.append(Attempt(provider.name, upstream.model, key_name, 200, None, elapsed))
+                record.model = upstream.model
                 return cast(T, result)
             record.attempts.append(
-                Attempt(provider.name, target.model, key_name, failure.status, failure.message, elapsed)
+                Attempt(provider.name, upstream.model, key_name, failure.status, failure.message, elapsed)
             )
             failure.provider = failure.provider or provider.name
             pinned = ctx.pinned_key is not None  # a pinned key is the only key this request may use

@@ -5,7 +5,16 @@ Pure functions on plain dicts; the input is never mutated and big values are sha
 
 Request rules (`anthropic_request_to_openai`)
 --------------------------------------------
+* What the translation must understand is checked here (the native Anthropic path checks nothing): ``messages``
+  a non-empty array of objects, ``max_tokens`` a positive integer (Anthropic requires it, so a request that
+  works here works there too), ``stream`` a boolean.
 * ``system`` (a string, or text blocks joined with a blank line) -> a leading ``system`` message.
+* A ``system`` message inside ``messages`` (Claude Code sends them under the beta
+  ``mid-conversation-system-2026-04-07``) -> a ``system`` message at the same place, its text blocks joined
+  with a blank line. A mid-conversation system message with non-text blocks, and any role other than
+  user/assistant/system, is refused with Anthropic's own wording, ``Unexpected role "system". The input
+  message role must be "user" or "assistant".``, which Claude Code recognizes: it retries at once with the
+  system text moved into the user turn as a ``<system-reminder>`` (and stops sending the beta).
 * user content: a string stays a string; blocks become parts: ``text`` -> text part (a lone text part is
   collapsed to a plain string); ``image`` base64 -> ``image_url`` with a data URL, url -> ``image_url``
   with that URL; ``document`` with a base64 PDF -> ``file`` part (``file_data`` data URL, ``filename`` =
@@ -16,19 +25,28 @@ Request rules (`anthropic_request_to_openai`)
   the tool messages (OpenAI tool messages carry text only).
 * assistant content: text blocks joined -> ``content`` (``None`` when there is only tool use);
   ``tool_use`` -> ``tool_calls`` (``arguments`` = compact JSON of ``input``); ``thinking`` and
-  ``redacted_thinking`` are dropped. Any other block type (server tools, containers...) is rejected
-  with `TranslationError`, never silently lost.
-* ``tools``: custom tools -> function tools (``input_schema`` -> ``parameters``); Anthropic server tools
-  (``web_search_...``, ``bash_...``...) are rejected. ``tool_choice``: auto -> ``"auto"``, any ->
-  ``"required"``, tool -> named function, none -> ``"none"``; ``disable_parallel_tool_use: true`` ->
-  ``parallel_tool_calls: false``.
+  ``redacted_thinking`` are dropped (their signatures mean nothing to another provider). Any other block
+  type (server tools, containers...) is rejected with `TranslationError`, never silently lost.
+* ``cache_control`` is dropped wherever it appears (system, message and tool-result blocks, tools): OpenAI-wire
+  providers cache prompts without being asked.
+* ``tools``: custom tools -> function tools (``input_schema`` -> ``parameters``; ``cache_control``,
+  ``strict``, ``defer_loading`` and other Anthropic-only tool fields dropped); Anthropic server tools
+  (``web_search_...``, ``bash_...``...) are rejected. ``tool_choice`` (used only with tools): auto ->
+  ``"auto"``, any -> ``"required"``, tool -> named function, none -> ``"none"``;
+  ``disable_parallel_tool_use: true`` -> ``parallel_tool_calls: false``.
 * ``max_tokens``, ``temperature``, ``top_p`` copied; ``stop_sequences`` -> ``stop``; ``stream`` copied and,
   when streaming, ``stream_options: {"include_usage": true}`` so usage reaches ``message_delta``;
-  ``metadata.user_id`` -> ``user``. Extended thinking ``{"type": "enabled", "budget_tokens": B}`` ->
+  ``metadata.user_id`` -> ``user`` when it is at most 64 characters (OpenAI's limit for end-user ids;
+  Claude Code's longer JSON id is dropped). Extended thinking ``{"type": "enabled", "budget_tokens": B}`` ->
   ``reasoning_effort`` (`effort_for_budget`: B <= 1024 low, <= 8192 medium, else high), which the provider
   translates on (Gemini ``thinkingConfig``; OpenAI reasoning models take it as is, see
-  ``Provider.adapt_translated``); disabled thinking sends nothing. ``top_k`` has no OpenAI equivalent and is
-  dropped, as is every other field (``service_tier``, ``container``, ``mcp_servers``...).
+  ``Provider.adapt_translated``); disabled and adaptive thinking send nothing. Dropped because the target has
+  no equivalent it is sure to accept: ``output_config`` (``effort``), ``context_management`` (the edits are
+  server-side bookkeeping), ``top_k``, ``service_tier``, ``container``, ``mcp_servers`` and every other field.
+* Gemini (intended rule for the Gemini provider's translation of these canonical messages): the leading
+  system text -> ``systemInstruction``; a later ``system`` message -> an in-place ``user`` turn whose text is
+  marked as a system note (wrapped in ``<system-reminder>...</system-reminder>``, as Claude Code itself does
+  when the beta is refused).
 
 Response rules (`openai_response_to_anthropic`, `OpenAIStreamToAnthropic`)
 -------------------------------------------------------------------------
@@ -69,6 +87,7 @@ __all__ = [
 
 JSONDict = dict[str, Any]
 Event = tuple[str, JSONDict]
+MAX_USER_ID = 64  # OpenAI's limit on `user` (end-user id) length
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -95,23 +114,30 @@ def anthropic_request_to_openai(body: JSONDict) -> JSONDict:
         raise TranslationError("system must be a string or an array of text blocks", "system")
 
     source = body.get("messages")
-    if not isinstance(source, list):
-        raise TranslationError("messages must be an array", "messages")
+    if not isinstance(source, list) or not source:
+        raise TranslationError(
+            'messages: field required, a non-empty list of {"role", "content"} objects', "messages"
+        )
     for i, msg in enumerate(source):
         if not isinstance(msg, dict):
-            raise TranslationError("each message must be an object", f"messages.{i}")
+            raise TranslationError(f"messages.{i}: each message must be an object", f"messages.{i}")
         role = msg.get("role")
         if role == "user":
             _user_message(msg.get("content"), i, messages)
         elif role == "assistant":
             messages.append(_assistant_message(msg.get("content"), i))
+        elif role == "system":
+            messages.append({"role": "system", "content": _system_text(msg.get("content"), i)})
         else:
-            raise TranslationError(f"unsupported message role {role!r}", f"messages.{i}.role")
-
-    out: JSONDict = {"model": body.get("model"), "messages": messages}
+            raise TranslationError(_unexpected_role(role, f"messages.{i}.role"), f"messages.{i}.role")
     max_tokens = body.get("max_tokens")
-    if max_tokens is not None:
-        out["max_tokens"] = max_tokens
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
+        raise TranslationError("max_tokens: field required, a positive integer", "max_tokens")
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise TranslationError("stream: must be true or false", "stream")
+
+    out: JSONDict = {"model": body.get("model"), "messages": messages, "max_tokens": max_tokens}
     stop = body.get("stop_sequences")
     if stop:
         out["stop"] = stop
@@ -119,13 +145,13 @@ def anthropic_request_to_openai(body: JSONDict) -> JSONDict:
         value = body.get(key)
         if value is not None:
             out[key] = value
-    if body.get("stream"):
+    if stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
     metadata = body.get("metadata")
     if isinstance(metadata, dict):
         user_id = metadata.get("user_id")
-        if isinstance(user_id, str) and user_id:
+        if isinstance(user_id, str) and 0 < len(user_id) <= MAX_USER_ID:
             out["user"] = user_id
     thinking = body.get("thinking")
     if isinstance(thinking, dict) and thinking.get("type") == "enabled":
@@ -157,6 +183,31 @@ def effort_for_budget(budget: Any) -> str:
     if not isinstance(budget, int) or isinstance(budget, bool):
         return "medium"
     return "low" if budget <= 1024 else "medium" if budget <= 8192 else "high"
+
+
+def _unexpected_role(role: Any, param: str) -> str:
+    """Anthropic's wording for a role it does not take (Claude Code retries on it), and where."""
+    shown = role if isinstance(role, str) else orjson.dumps(role).decode()
+    return (
+        f'Unexpected role "{shown}". The input message role must be "user" or "assistant". ({param})'
+    )
+
+
+def _system_text(content: Any, i: int) -> str:
+    """A mid-conversation system message's text; anything but text is refused in words Claude Code knows."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts: list[str] = []
+        for j, block in enumerate(content):
+            if not isinstance(block, dict) or block.get("type") != "text":
+                raise TranslationError(
+                    _unexpected_role("system", f"messages.{i}.content.{j}: only text blocks can be translated"),
+                    f"messages.{i}.role",
+                )
+            texts.append(block.get("text") or "")
+        return "\n\n".join(texts)
+    raise TranslationError(_unexpected_role("system", f"messages.{i}.content"), f"messages.{i}.role")
 
 
 def _tool(tool: Any, k: int) -> JSONDict:

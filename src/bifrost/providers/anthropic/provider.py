@@ -143,9 +143,12 @@ class AnthropicProvider(Provider):
         key: KeyConfig | None,
         ctx: RequestContext,
         version: str | None = None,
+        beta: str | None = None,
     ) -> dict[str, Any]:
         body["model"] = model
         headers = self.headers(self.auth(key, ctx, version), ctx)
+        if beta:
+            headers["anthropic-beta"] = beta
         return await self.post_json(self.count_tokens_url, encode_request(body), headers, key)
 
     async def _native_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:

@@ -1,7 +1,13 @@
 """Anthropic Messages wire in and out: POST /anthropic/v1/messages (+ count_tokens), CONTRACT §3.
 
-An Anthropic model is served natively (body and stream events passed through); any other provider
-is reached through the canonical OpenAI shape and translated back, streaming included.
+An Anthropic model is served natively: the body goes upstream as sent, with only ``model`` rewritten and the
+gateway-only fields (``fallbacks``) removed, and ``anthropic-version`` / ``anthropic-beta`` forwarded
+unchanged; stream events come back byte for byte. The gateway checks only what it must know itself (a JSON
+object within the size limit, with a ``model``): roles, block types and fields are the upstream's to judge,
+so new protocol features (mid-conversation ``system`` messages, new block types, server tools,
+``context_management``, ``cache_control`` anywhere) work on day one. Any other provider is reached through
+the canonical OpenAI shape (``bifrost.integrations.anthropic``, which refuses what it cannot translate) and
+translated back, streaming included.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from bifrost.providers.base import ChatStream, Provider
 from bifrost.server.gateway import Gateway, json_answer
 from bifrost.server.relay import relay
 from bifrost.server.routes.mcp import chat_asker, continue_agent
-from bifrost.server.routes.openai import extra_fields
+from bifrost.server.routes.openai import GATEWAY_ONLY_FIELDS, extra_fields
 
 log = logging.getLogger("bifrost")
 
@@ -44,25 +50,15 @@ def anthropic_error_response(exc: GatewayError, ctx: RequestContext, gw: Gateway
     return web.Response(status=exc.status, body=orjson.dumps(body), headers=headers)
 
 
+def _to_openai(body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return anthropic_request_to_openai(body)
+    except TranslationError as exc:
+        raise bad_request(str(exc), param=exc.param) from None
+
+
 def _sse(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
-
-
-def _check_messages(body: dict[str, Any]) -> None:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise bad_request(
-            'messages: field required, a non-empty list of {"role", "content"} objects', param="messages"
-        )
-    for i, msg in enumerate(messages):
-        if not isinstance(msg, dict) or msg.get("role") not in ("user", "assistant"):
-            raise bad_request(f'messages.{i}.role: must be "user" or "assistant"', param=f"messages.{i}.role")
-    max_tokens = body.get("max_tokens")
-    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-        raise bad_request("max_tokens: field required, a positive integer", param="max_tokens")
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise bad_request("stream: must be true or false", param="stream")
 
 
 class AnthropicRoutes:
@@ -88,9 +84,11 @@ class AnthropicRoutes:
         beta = request.headers.get("anthropic-beta")
         try:
             body = await gw.read_json(request)
-            _check_messages(body)
             record.model_requested = body.get("model")
-            targets = gw.router.targets(body.get("model"), "anthropic", body.pop("fallbacks", None))
+            fallbacks = body.get("fallbacks")
+            for name in GATEWAY_ONLY_FIELDS:
+                body.pop(name, None)
+            targets = gw.router.targets(body.get("model"), "anthropic", fallbacks)
             ctx.stream = record.stream = body.get("stream") is True
             if gw.content_logging:
                 record.request_body = body
@@ -99,20 +97,21 @@ class AnthropicRoutes:
                 mcp_tools = select_tools(gw.mcp.registry, request.headers)
                 body = inject_anthropic(body, mcp_tools)
             agent = any(t.auto for t in mcp_tools)  # agent mode runs on the canonical shape, for every target
-            canonical: dict[str, Any] | None = None
-            if agent or any(gw.providers[t.provider].wire != "anthropic" for t in targets):
-                try:
-                    canonical = anthropic_request_to_openai(body)
-                except TranslationError as exc:
-                    raise bad_request(str(exc), param=exc.param) from None
+            # translated once, when a non-Anthropic target is first tried (at once for a non-Anthropic primary or
+            # agent mode, so a request it cannot translate is refused before any attempt)
+            canonical = None
+            if agent or gw.providers[targets[0].provider].wire != "anthropic":
+                canonical = _to_openai(body)
             if agent:
                 assert gw.mcp is not None and canonical is not None
                 ctx.mcp = AgentRun(gw.mcp, mcp_tools, canonical)
 
             async def call(provider: Provider, target: Target, key: Any) -> Any:
+                nonlocal canonical
                 if isinstance(provider, AnthropicProvider) and not agent:
                     return await provider.messages(dict(body), target.model, key, ctx, version, beta)
-                assert canonical is not None
+                if canonical is None:
+                    canonical = _to_openai(body)
                 translated = provider.adapt_translated(dict(canonical), target.model)
                 return await provider.chat(translated, target.model, key, ctx)
 
@@ -159,11 +158,14 @@ class AnthropicRoutes:
                     f"served by {provider.name}",
                     param="model",
                 )
+            for name in GATEWAY_ONLY_FIELDS:
+                body.pop(name, None)
             version = request.headers.get("anthropic-version")
+            beta = request.headers.get("anthropic-beta")
 
             async def call(p: Provider, t: Target, key: Any) -> Any:
                 assert isinstance(p, AnthropicProvider)
-                return await p.count_tokens(dict(body), t.model, key, ctx, version)
+                return await p.count_tokens(dict(body), t.model, key, ctx, version, beta)
 
             result = await gw.engine.run(ctx, [target], call)
             return web.Response(
