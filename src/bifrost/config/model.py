@@ -40,6 +40,8 @@ class KeyConfig:
     env_var: str | None  # the variable named by "env.NAME", if any (safe to print)
     models: tuple[str, ...] = ()  # empty means: serves every model of its provider ("*" is normalised away)
     weight: float = 1.0
+    # azure_key_config / bedrock_key_config / vertex_key_config, validated (config/key_configs.py); may hold secrets
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def usable(self) -> bool:
