@@ -7,6 +7,8 @@ every wire writes the same way. Nothing here knows a provider's wire.
 
 from __future__ import annotations
 
+import base64
+import struct
 import time
 from typing import Any
 
@@ -150,6 +152,11 @@ def content_text(content: Any, param: str) -> str:
 # --- response -----------------------------------------------------------------------------------------
 
 
+def count(value: Any) -> int:
+    """A token count off the wire (missing or not a number: 0)."""
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
 def usage(prompt: int, completion: int, cached: int = 0) -> JSONDict:
     return {
         "prompt_tokens": prompt,
@@ -217,3 +224,14 @@ class ChunkWriter:
 
     def tool_arguments(self, index: int, arguments: str) -> JSONDict:
         return self.chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
+
+
+def embeddings_list(vectors: list[Any], tokens: int, model: str, encoding_format: Any = None) -> JSONDict:
+    """An OpenAI embeddings answer; ``encoding_format: base64`` is little-endian float32, base64-encoded."""
+    data = []
+    for i, vector in enumerate(vectors):
+        value: Any = vector
+        if encoding_format == "base64":
+            value = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        data.append({"object": "embedding", "index": i, "embedding": value})
+    return {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
