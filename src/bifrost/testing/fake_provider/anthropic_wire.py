@@ -50,7 +50,7 @@ def stop_reason(finish_reason: str) -> str:
     return _STOP_REASONS.get(finish_reason, finish_reason)
 
 
-def _input(body: dict[str, Any]) -> tuple[int, str]:
+def input_size(body: dict[str, Any]) -> tuple[int, str]:
     chars = len(content_text(body.get("system")))
     last_user = ""
     for message in body.get("messages") or ():
@@ -89,7 +89,7 @@ async def messages(call: Call) -> web.StreamResponse:
     invalid = _validate(call)
     if invalid is not None:
         return invalid
-    chars, last_user = _input(call.body)
+    chars, last_user = input_size(call.body)
     plan = make_plan(call.script, call.model, chars, last_user)
     if call.stream:
         return await send_events(call, message_events(plan, call.model))
@@ -179,7 +179,7 @@ async def count_tokens(call: Call) -> web.StreamResponse:
     invalid = None if call.model else error_response(call, 400, "model: Field required")
     if invalid is not None:
         return invalid
-    chars, _ = _input(call.body)
+    chars, _ = input_size(call.body)
     scripted = (call.script or {}).get("usage") or {}
     return json_response(call, {"input_tokens": int(scripted.get("prompt_tokens", max(1, chars // 4)))})
 

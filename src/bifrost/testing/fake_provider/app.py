@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import anthropic_wire, bedrock_wire, cohere_wire, gemini_wire, openai_wire
+from . import anthropic_wire, bedrock_wire, cohere_wire, gemini_wire, openai_wire, vertex_wire
 from .control_api import STATE, add_control_routes
 from .respond import Call, CutConnection, Wire, before_answer, error_response
 from .script import ScriptError, matches, parse_header_script, roll
@@ -142,5 +142,8 @@ def create_app(state: FakeState | None = None) -> web.Application:
     for action, handler in (("converse", bedrock_wire.converse), ("converse-stream", bedrock_wire.converse)):
         post(bedrock + action, endpoint(state, bedrock_wire.WIRE, handler, bedrock_wire.target))
     post(bedrock + "invoke", endpoint(state, bedrock_wire.WIRE, bedrock_wire.invoke, bedrock_wire.target))
+    vertex = "/v1/projects/{project}/locations/{region}/publishers/{publisher}/models/{target}"
+    post(vertex, endpoint(state, vertex_wire.WIRE, vertex_wire.predict, vertex_wire.target))
+    post("/token", vertex_wire.token_handler(state))
     add_control_routes(app)
     return app

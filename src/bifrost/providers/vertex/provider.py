@@ -1,0 +1,125 @@
+"""Vertex AI over HTTP: Anthropic models via rawPredict / streamRawPredict, Gemini models via generateContent.
+
+The URL names the project, region, publisher and model:
+``{base}/v1/projects/{project}/locations/{region}/publishers/{anthropic|google}/models/{model}:{action}``
+(base ``https://{region}-aiplatform.googleapis.com``, ``https://aiplatform.googleapis.com`` for the
+``global`` region, or `network_config.base_url`). Auth is ``Authorization: Bearer <token>`` from the key's
+service account (`auth.py`, refreshed in the background). A model whose name starts with ``claude`` is
+Anthropic's: the body is the Anthropic Messages request without ``model`` and with
+``anthropic_version: vertex-2023-10-16``, translated by the Anthropic provider's `translate.py`, and the
+answer (JSON or Anthropic SSE) is read the same way. Any other model is Google's (Gemini).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from bifrost.config.key_configs import VERTEX_REGION
+from bifrost.config.model import ClientConfig, KeyConfig, ProviderConfig
+from bifrost.core.context import RequestContext
+from bifrost.core.errors import GatewayError, bad_request
+from bifrost.providers.anthropic.provider import AnthropicProvider
+from bifrost.providers.anthropic.translate import (
+    TranslationError,
+    anthropic_to_openai_response,
+    openai_to_anthropic_request,
+)
+from bifrost.providers.base import ChatStream, StreamEvent, encode_request
+from bifrost.providers.vertex.auth import TokenError, TokenSource
+
+ANTHROPIC_VERSION = "vertex-2023-10-16"
+
+
+class VertexProvider(AnthropicProvider):
+    """Anthropic's reading of answers and streams is inherited; URLs, body and auth are Vertex's."""
+
+    wire = "vertex"
+
+    def __init__(self, config: ProviderConfig, client: ClientConfig) -> None:
+        super().__init__(config, client)
+        self._tokens: dict[str, TokenSource] = {}
+        self._roots: dict[str, str] = {}  # key name -> ".../v1/projects/{p}/locations/{r}/publishers/"
+        for key in config.keys:
+            settings = key.settings
+            if not settings.get("auth_credentials"):
+                continue
+            region = settings.get("region") or VERTEX_REGION
+            public = "aiplatform.googleapis.com" if region == "global" else f"{region}-aiplatform.googleapis.com"
+            host = config.network.base_url or f"https://{public}"
+            self._roots[key.name] = (
+                f"{host.rstrip('/')}/v1/projects/{settings['project_id']}/locations/{region}/publishers/"
+            )
+            self._tokens[key.name] = TokenSource(key.name, settings["auth_credentials"])
+
+    async def start(self) -> None:
+        await super().start()
+        for source in self._tokens.values():
+            source.start()
+
+    async def close(self) -> None:
+        for source in self._tokens.values():
+            await source.close()
+        await super().close()
+
+    async def _target(
+        self, key: KeyConfig | None, ctx: RequestContext, publisher: str, model: str
+    ) -> tuple[str, dict[str, str]]:
+        """(URL prefix up to the model, headers with a bearer token)."""
+        if ctx.direct_key is not None:
+            raise bad_request(f"provider {self.name} takes no direct keys: it signs in with a service account")
+        source = self._tokens.get(key.name) if key is not None else None
+        if source is None or key is None:
+            raise GatewayError(
+                401,
+                f"provider {self.name} needs a service account: give each key a vertex_key_config",
+                provider=self.name,
+                code="missing_credentials",
+            )
+        try:
+            token = await source.get(self.request_timeout)
+        except TokenError as exc:
+            # 503, not 401: the key is not rejected by Vertex, so it must not be cooled down for minutes
+            raise GatewayError(503, f"{self.name} key {key.name}: {exc}", provider=self.name) from None
+        url = f"{self._roots[key.name]}{publisher}/models/{model}"
+        return url, self.headers({"Authorization": f"Bearer {token}"}, ctx)
+
+    async def chat(
+        self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
+    ) -> dict[str, Any] | ChatStream:
+        if not model.startswith("claude"):
+            raise bad_request(
+                f"provider {self.name}: Gemini models on Vertex are not supported by this build yet "
+                "(Anthropic models, claude-*, are)",
+                param="model",
+            )
+        try:
+            request = openai_to_anthropic_request(body, model, self.default_max_tokens)
+        except TranslationError as exc:
+            raise bad_request(str(exc), param=exc.param) from None
+        del request["model"]  # the model is in the URL
+        request["anthropic_version"] = ANTHROPIC_VERSION
+        request["stream"] = ctx.stream
+        payload = encode_request(request)
+        prefix, headers = await self._target(key, ctx, "anthropic", model)
+        if not ctx.stream:
+            answer = await self.post_json(prefix + ":rawPredict", payload, headers, key)
+            return anthropic_to_openai_response(answer, model)
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        usage: dict[str, Any] = {}
+
+        def events(resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
+            return self._translated_events(resp, model, include_usage, usage)
+
+        stream = await self.stream_from(prefix + ":streamRawPredict", payload, headers, key, model, events)
+        stream.usage = usage
+        return stream
+
+    async def messages(self, *args: Any, **kwargs: Any) -> dict[str, Any] | ChatStream:
+        raise bad_request(f"provider {self.name} is reached through the OpenAI routes")
+
+    async def count_tokens(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise bad_request(f"provider {self.name} does not count tokens")
