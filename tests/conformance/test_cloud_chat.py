@@ -42,8 +42,8 @@ WEATHER = {
 
 @pytest.fixture(scope="module")
 def gateway(fake_server: FakeProvider, start_module_gateway: GatewayFactory) -> Iterator[GatewayProcess]:
-    yield start_module_gateway(conformance_config(fake_server.url) | {"providers": {
-        **conformance_config(fake_server.url)["providers"], **cloud_providers(fake_server.url)}})
+    base = conformance_config(fake_server.url)
+    yield start_module_gateway({**base, "providers": {**base["providers"], **cloud_providers(fake_server.url)}})
 
 
 def client(gw: GatewayProcess) -> openai.OpenAI:
@@ -218,7 +218,8 @@ IMAGE_URL = "https://example.com/cat.png"
 
 
 def image_message(url: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": url}}]}]
+    parts = [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": url}}]
+    return [{"role": "user", "content": parts}]
 
 
 @pytest.mark.parametrize("col", cells("images (base64)", *CLOUD_COLUMNS))
@@ -315,7 +316,9 @@ def test_usage(gateway: GatewayProcess, fake: FakeProvider, col: str) -> None:
 # --- finish reasons ----------------------------------------------------------------------------------
 
 
-def finish_both(gw: GatewayProcess, fake: FakeProvider, col: str, script: dict[str, Any], **kwargs: Any) -> tuple[str, str]:
+def finish_both(
+    gw: GatewayProcess, fake: FakeProvider, col: str, script: dict[str, Any], **kwargs: Any
+) -> tuple[str, str]:
     fake.control.script(script, script)
     resp = chat(gw, col, messages=HI, **kwargs)
     chunks = stream(gw, col, messages=HI, **kwargs)
