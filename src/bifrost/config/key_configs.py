@@ -44,8 +44,16 @@ def key_settings(r: Reader, sec: Obj, base_type: str) -> tuple[dict[str, Any], b
     if owner == "azure":
         return _azure(r, obj), False
     if owner == "bedrock":
-        return _bedrock(r, obj), True
+        settings = _bedrock(r, obj)
+        return settings, bool(settings["access_key"])
     return _vertex(r, obj), True
+
+
+def missing_key_config(base_type: str) -> str | None:
+    """The problem with a key of this provider type that has no key config, if that is one."""
+    if base_type == "vertex":
+        return "is required for vertex keys: vertex_key_config {project_id, region, auth_credentials}"
+    return None
 
 
 def _required(r: Reader, obj: Obj, name: str, what: str) -> str | None:
@@ -89,9 +97,14 @@ def _azure(r: Reader, obj: Obj) -> dict[str, Any]:
 
 
 def _bedrock(r: Reader, obj: Obj) -> dict[str, Any]:
+    """SigV4 with access_key + secret_key; without them the key's `value` is a Bedrock API key (bearer)."""
+    access = secret = ""
+    if "access_key" in obj or "secret_key" in obj:
+        access = _required(r, obj, "access_key", "the AWS access key id (with secret_key)") or ""
+        secret = _required(r, obj, "secret_key", "the AWS secret access key (with access_key)") or ""
     return {
-        "access_key": _required(r, obj, "access_key", "the AWS access key id (or env.AWS_ACCESS_KEY_ID)") or "",
-        "secret_key": _required(r, obj, "secret_key", "the AWS secret access key") or "",
+        "access_key": access,
+        "secret_key": secret,
         "session_token": obj.string("session_token") or None,
         "region": obj.string("region", BEDROCK_REGION) or BEDROCK_REGION,
         "deployments": _deployments(r, obj),

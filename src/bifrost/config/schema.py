@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bifrost.config.errors import ConfigError
-from bifrost.config.key_configs import KEY_CONFIGS, key_settings
+from bifrost.config.key_configs import KEY_CONFIGS, key_settings, missing_key_config
 from bifrost.config.model import (
     BASE_PROVIDER_TYPES,
     BUILTIN_PROVIDERS,
@@ -204,6 +204,8 @@ def _key(
         return None
     settings, credential_inside = key_settings(r, sec, base_type)
     keyless = keyless or credential_inside
+    if not settings and (problem := missing_key_config(base_type)) is not None:
+        r.error(sec.path(f"{base_type}_key_config"), problem)
     name = sec.string("name", default_name) or default_name
     if "name" in sec and sec.get("name") == "":
         r.error(sec.path("name"), "must not be empty (leave it out to get the default name)")

@@ -1,10 +1,13 @@
-"""AWS Bedrock over HTTP: Converse, ConverseStream and InvokeModel (embeddings), signed with SigV4 by botocore.
+"""AWS Bedrock over HTTP: Converse, ConverseStream and InvokeModel (embeddings).
 
-Signing is botocore's (`SigV4Auth` on an `AWSRequest`): one credentials/signer pair per key, built once;
-the signature itself covers the body and the time, so it is made per request. Streams arrive as AWS
-event-stream frames and are decoded by botocore's `EventStreamBuffer`. The model id goes in the URL
-(percent-encoded, so ARNs and ids with ':' work); a key's `deployments` map model names to model ids or
-inference-profile ARNs.
+A key with `bedrock_key_config.access_key`/`secret_key` (and `session_token`) is signed with SigV4 by botocore
+(`SigV4Auth` on an `AWSRequest`): one signer per key, built once; the signature covers the body and the time,
+so it is made per request. A key whose `value` is a Bedrock API key is sent as ``Authorization: Bearer``. The
+region (`bedrock_key_config.region`, else `meta_config.region`, else us-east-1) picks
+``https://bedrock-runtime.{region}.amazonaws.com`` unless `network_config.base_url` is set. Streams arrive as
+AWS event-stream frames and are decoded by botocore's `EventStreamBuffer`. The model id goes in the URL
+(percent-encoded, so ARNs and ids with ':' work); a key's `deployments` map model names to model ids
+or inference-profile ARNs.
 """
 
 from __future__ import annotations
@@ -56,15 +59,18 @@ class BedrockProvider(Provider):
 
     def __init__(self, config: ProviderConfig, client: ClientConfig) -> None:
         super().__init__(config, client)
-        self._signers: dict[str, tuple[SigV4Auth, str]] = {}  # key name -> (signer, endpoint)
+        self._signers: dict[str, SigV4Auth] = {}  # key name -> its signer (keys with AWS credentials)
+        self._endpoints: dict[str | None, str] = {None: self._endpoint(config.meta_config.get("region"))}
         for key in config.keys:
             settings = key.settings
-            if not settings.get("access_key"):
-                continue
-            region = settings.get("region") or BEDROCK_REGION
-            credentials = Credentials(settings["access_key"], settings["secret_key"], settings.get("session_token"))
-            endpoint = self.base_url or f"https://bedrock-runtime.{region}.amazonaws.com"
-            self._signers[key.name] = (SigV4Auth(credentials, SERVICE, region), endpoint)
+            region = settings.get("region") or config.meta_config.get("region") or BEDROCK_REGION
+            self._endpoints[key.name] = self._endpoint(region)
+            if settings.get("access_key"):
+                credentials = Credentials(settings["access_key"], settings["secret_key"], settings.get("session_token"))
+                self._signers[key.name] = SigV4Auth(credentials, SERVICE, region)
+
+    def _endpoint(self, region: str | None) -> str:
+        return self.base_url or f"https://bedrock-runtime.{region or BEDROCK_REGION}.amazonaws.com"
 
     def _secrets(self, key: KeyConfig | None) -> tuple[str, ...]:
         if key is None:
@@ -75,22 +81,24 @@ class BedrockProvider(Provider):
     def _request(
         self, key: KeyConfig | None, model: str, action: str, payload: bytes, ctx: RequestContext
     ) -> tuple[str, dict[str, str]]:
-        """The URL and the signed headers of one call."""
-        signer = self._signers.get(key.name) if key is not None else None
-        if signer is None:
-            raise GatewayError(
-                401,
-                f"provider {self.name} needs AWS credentials: give each key a bedrock_key_config "
-                "(access_key, secret_key, region)",
-                provider=self.name,
-                code="missing_credentials",
-            )
-        auth, endpoint = signer
+        """The URL and the headers of one call: signed with SigV4, or with a Bedrock API key as bearer token."""
+        name = key.name if key is not None else None
         model_id = (key.settings.get("deployments") or {}).get(model, model) if key is not None else model
-        url = f"{endpoint}/model/{quote(model_id, safe='')}/{action}"
-        headers = self.headers({}, ctx)
-        request = AWSRequest(method="POST", url=url, data=payload, headers=headers)
-        auth.add_auth(request)
+        url = f"{self._endpoints.get(name) or self._endpoints[None]}/model/{quote(model_id, safe='')}/{action}"
+        signer = self._signers.get(name) if name is not None and ctx.direct_key is None else None
+        if signer is None:
+            secret = ctx.direct_key or (key.value if key is not None else None)
+            if not secret:
+                raise GatewayError(
+                    401,
+                    f"provider {self.name} needs credentials: a bedrock_key_config with access_key and "
+                    "secret_key, or a Bedrock API key as the key's value",
+                    provider=self.name,
+                    code="missing_credentials",
+                )
+            return url, self.headers({"Authorization": f"Bearer {secret}"}, ctx)
+        request = AWSRequest(method="POST", url=url, data=payload, headers=self.headers({}, ctx))
+        signer.add_auth(request)  # the signature covers the body and the time: made per request
         return url, dict(request.headers.items())
 
     def error_from(

@@ -1,9 +1,10 @@
 """AWS Bedrock wire format: Converse, ConverseStream (AWS event-stream frames) and InvokeModel embeddings.
 
-Requests must carry a SigV4 ``Authorization`` header of the right shape (algorithm, credential scope for
-the ``bedrock`` service, signed headers including host and x-amz-date, a 64-hex signature) and an
-``X-Amz-Date``; otherwise the fake answers 403 as AWS does. Stream frames are encoded here from the
-event-stream spec: prelude (total length, headers length, CRC32), string headers, payload, message CRC32.
+Requests must carry a Bedrock API key (``Authorization: Bearer ...``) or a SigV4 ``Authorization`` header of
+the right shape (algorithm, credential scope for the ``bedrock`` service, signed headers including host and
+x-amz-date, a 64-hex signature) and an ``X-Amz-Date``; otherwise the fake answers 403 as AWS does. Stream
+frames are encoded here from the event-stream spec: prelude (total length, headers length, CRC32), string
+headers, payload, message CRC32.
 """
 
 from __future__ import annotations
@@ -75,6 +76,8 @@ def _denied(call: Call) -> web.Response | None:
     auth = headers.get("Authorization")
     if not auth:
         return error_response(call, 403, "Missing Authentication Token")
+    if auth.startswith("Bearer ") and len(auth) > 7:  # a Bedrock API key
+        return None
     match = SIGV4.fullmatch(auth)
     signed = match.group("signed").split(";") if match else []
     if match is None or "host" not in signed or "x-amz-date" not in signed or "X-Amz-Date" not in headers:
