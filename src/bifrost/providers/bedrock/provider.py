@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -23,7 +23,7 @@ import orjson
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from botocore.eventstream import EventStreamBuffer, ParserError
+from botocore.eventstream import EventStreamBuffer, EventStreamMessage, ParserError
 from multidict import CIMultiDictProxy
 
 from bifrost.config.key_configs import BEDROCK_REGION
@@ -141,15 +141,7 @@ class BedrockProvider(Provider):
         try:
             async for data in _chunks(resp, self.name, self.idle_timeout):
                 buffer.add_data(data)
-                try:
-                    messages = list(buffer)
-                except ParserError as exc:
-                    raise GatewayError(
-                        502,
-                        f"{self.name} sent a broken event-stream frame: {type(exc).__name__}",
-                        provider=self.name,
-                    ) from None
-                for message in messages:
+                for message in self._frames(buffer):
                     headers = message.headers
                     if headers.get(":message-type") != "event":
                         kind = str(headers.get(":exception-type") or headers.get(":error-code") or "error")
@@ -163,6 +155,19 @@ class BedrockProvider(Provider):
             raise GatewayError(502, f"{self.name} ended the stream before its metadata event", provider=self.name)
         finally:
             resp.release()
+
+    def _frames(self, buffer: EventStreamBuffer) -> Iterator[EventStreamMessage]:
+        """The complete frames in the buffer, one by one (those before a broken frame are delivered)."""
+        frames = iter(buffer)
+        while True:
+            try:
+                yield next(frames)
+            except StopIteration:
+                return
+            except ParserError as exc:
+                raise GatewayError(
+                    502, f"{self.name} sent a broken event-stream frame: {type(exc).__name__}", provider=self.name
+                ) from None
 
     @staticmethod
     def _frame_message(payload: bytes) -> str | None:
