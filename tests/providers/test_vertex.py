@@ -1,0 +1,84 @@
+"""Vertex specifics through a real gateway: the service-account token is fetched from the token endpoint
+once (a signed RS256 JWT grant) and reused; a failing token endpoint is a clear 503 without key material."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from bifrost.testing.fake_provider import FakeProvider
+from conformance.cloud import VERTEX_MODEL, check_vertex, cloud_providers, private_key_pem, service_account
+from harness import GatewayFactory, GatewayProcess
+
+HI = [{"role": "user", "content": "Hi"}]
+
+
+def config(fake_url: str, credentials: dict[str, Any] | None = None) -> dict[str, Any]:
+    vertex = cloud_providers(fake_url)["vertex"]
+    if credentials is not None:
+        vertex["keys"][0]["vertex_key_config"]["auth_credentials"] = json.dumps(credentials)
+    return {"providers": {"vertex": vertex}}
+
+
+@pytest.fixture(scope="module")
+def gateway(fake_server: FakeProvider, start_module_gateway: GatewayFactory) -> Iterator[GatewayProcess]:
+    yield start_module_gateway(config(fake_server.url))
+
+
+def client(gw: GatewayProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gw.openai_url, api_key="sk-client-ignored", max_retries=0, timeout=20)
+
+
+def jwt_part(token: str, i: int) -> dict[str, Any]:
+    part = token.split(".")[i]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))  # type: ignore[no-any-return]
+
+
+def test_token_is_fetched_once_and_reused(fake: FakeProvider, start_gateway: GatewayFactory) -> None:
+    gw = start_gateway(config(fake.url))
+    for _ in range(3):
+        assert client(gw).chat.completions.create(model=VERTEX_MODEL, messages=HI).choices[0].message.content
+    log = fake.control.log()
+    grants = [r for r in log if r["path"] == "/token"]
+    assert len(grants) == 1  # fetched at start-up, in the background, and cached
+    grant = grants[0]["body"]
+    assert grant["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    assert jwt_part(grant["assertion"], 0)["alg"] == "RS256"
+    claims = jwt_part(grant["assertion"], 1)
+    assert claims["iss"] == service_account(fake.url)["client_email"]
+    assert claims["aud"] and claims["exp"] > claims["iat"]
+    assert claims["scope"] == "https://www.googleapis.com/auth/cloud-platform"
+    calls = [r for r in log if r["path"] != "/token"]
+    assert len(calls) == 3 and len({r["headers"]["authorization"] for r in calls}) == 1
+    for call in calls:
+        check_vertex(call)
+
+
+def test_failing_token_endpoint_is_a_clear_503(fake: FakeProvider, start_gateway: GatewayFactory) -> None:
+    account = {**service_account(fake.url), "token_uri": fake.url + "/no-such-token-endpoint"}
+    gw = start_gateway(config(fake.url, account))
+    with pytest.raises(openai.APIStatusError) as info:
+        client(gw).chat.completions.create(model=VERTEX_MODEL, messages=HI)
+    assert info.value.status_code == 503
+    assert "refreshing the access token failed" in info.value.message
+    pem_body = private_key_pem().splitlines()[5]
+    assert pem_body not in info.value.response.text and pem_body not in gw.logs()
+    assert [r for r in fake.control.log() if r["path"].startswith("/v1/")] == []
+
+
+def test_streaming_uses_stream_raw_predict(gateway: GatewayProcess, fake: FakeProvider) -> None:
+    fake.control.script({"reply": "one two three"})
+    chunks = list(client(gateway).chat.completions.create(model=VERTEX_MODEL, messages=HI, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "one two three"
+    check_vertex(fake.control.last(), "streamRawPredict")
+
+
+def test_gemini_model_on_vertex_is_a_clear_400_for_now(gateway: GatewayProcess, fake: FakeProvider) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client(gateway).chat.completions.create(model="vertex/gemini-2.0-flash", messages=HI)
+    assert "Gemini models on Vertex" in info.value.message
