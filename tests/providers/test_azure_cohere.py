@@ -85,3 +85,10 @@ def test_cohere_stream_error_is_an_error_chunk(gateway: GatewayProcess, fake: Fa
     with pytest.raises(openai.APIError) as info:
         list(client(gateway).chat.completions.create(model="cohere/command-r-plus", messages=HI, stream=True))
     assert "model failed" in info.value.message
+
+
+def test_azure_model_cannot_leave_its_deployment_path(gateway: GatewayProcess, fake: FakeProvider) -> None:
+    with pytest.raises(openai.APIStatusError):
+        client(gateway).chat.completions.create(model="azure/../../v1/chat/completions", messages=HI)
+    for req in fake.control.log():
+        assert not req["path"].startswith("/v1/")

@@ -81,4 +81,38 @@ def test_streaming_uses_stream_raw_predict(gateway: GatewayProcess, fake: FakePr
 def test_gemini_model_on_vertex_is_a_clear_400_for_now(gateway: GatewayProcess, fake: FakeProvider) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client(gateway).chat.completions.create(model="vertex/gemini-2.0-flash", messages=HI)
-    assert "Gemini models on Vertex" in info.value.message
+    assert "only Anthropic models (claude-*)" in info.value.message
+    assert [r for r in fake.control.log() if r["path"] != "/token"] == []
+
+
+def test_model_cannot_leave_the_project_path(gateway: GatewayProcess, fake: FakeProvider) -> None:
+    client(gateway).chat.completions.create(
+        model="vertex/claude-x/../../../../../projects/other/locations/x/publishers/anthropic/models/m",
+        messages=HI,
+    )
+    # percent-encoded: one path segment (the fake shows it decoded), never resolved into another project
+    prefix = "/v1/projects/proj-test/locations/us-east5/publishers/anthropic/models/claude-x/"
+    assert fake.control.last()["path"].startswith(prefix)
+
+
+def test_anthropic_sdk_through_vertex(gateway: GatewayProcess, fake: FakeProvider) -> None:
+    import anthropic
+
+    fake.control.script({"reply": "Bonjour"})
+    sdk = anthropic.Anthropic(base_url=gateway.url + "/anthropic", api_key="x", max_retries=0)
+    msg = sdk.messages.create(model=VERTEX_MODEL, max_tokens=32, messages=[{"role": "user", "content": "Hi"}])
+    assert msg.content[0].text == "Bonjour"
+    body = check_vertex(fake.control.last())  # passed through: the SDK's body, model moved to the URL
+    assert body == {
+        "max_tokens": 32,
+        "messages": [{"role": "user", "content": "Hi"}],
+        "anthropic_version": "vertex-2023-10-16",
+    }
+    with sdk.messages.stream(model=VERTEX_MODEL, max_tokens=32, messages=[{"role": "user", "content": "Hi"}]) as s:
+        assert "".join(s.text_stream) == "Hello from fake claude-3-5-sonnet-v2@20241022!"
+    check_vertex(fake.control.last(), "streamRawPredict")
+    count = sdk.messages.count_tokens(model=VERTEX_MODEL, messages=[{"role": "user", "content": "Hi there"}])
+    assert count.input_tokens > 0
+    req = fake.control.last()
+    assert req["path"].endswith("/publishers/anthropic/models/count-tokens:rawPredict")
+    assert req["body"]["model"] == VERTEX_MODEL.split("/", 1)[1]

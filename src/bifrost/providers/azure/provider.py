@@ -11,6 +11,7 @@ requested model (Azure serves the deployment whatever `model` says). A key witho
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from bifrost.config.key_configs import AZURE_API_VERSION
 from bifrost.config.model import ClientConfig, KeyConfig, ProviderConfig
@@ -49,7 +50,7 @@ class AzureProvider(OpenAICompatibleProvider):
                     "endpoint (or the provider a network_config.base_url)",
                     provider=self.name,
                 )
-            deployment = (settings.get("deployments") or {}).get(model, model)
+            deployment = quote((settings.get("deployments") or {}).get(model, model), safe="")
             version = settings.get("api_version") or AZURE_API_VERSION
             path = f"/openai/deployments/{deployment}{_OPERATIONS[operation]}"
             url = f"{endpoint.rstrip('/')}{path}?api-version={version}"

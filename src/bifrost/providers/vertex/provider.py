@@ -7,13 +7,15 @@ The URL names the project, region, publisher and model:
 service account (`auth.py`, refreshed in the background). A model whose name starts with ``claude`` is
 Anthropic's: the body is the Anthropic Messages request without ``model`` and with
 ``anthropic_version: vertex-2023-10-16``, translated by the Anthropic provider's `translate.py`, and the
-answer (JSON or Anthropic SSE) is read the same way. Any other model is Google's (Gemini).
+answer (JSON or Anthropic SSE) is read the same way. Any other model is Google's (Gemini),
+not served by this build yet (a clear 400).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -34,9 +36,13 @@ ANTHROPIC_VERSION = "vertex-2023-10-16"
 
 
 class VertexProvider(AnthropicProvider):
-    """Anthropic's reading of answers and streams is inherited; URLs, body and auth are Vertex's."""
+    """Anthropic's reading of answers and streams is inherited; URLs, body and auth are Vertex's.
 
-    wire = "vertex"
+    Its wire is Anthropic's: the Anthropic route passes a client's Messages body through (`messages`),
+    with only `model` moved to the URL and `anthropic_version` set.
+    """
+
+    wire = "anthropic"
 
     def __init__(self, config: ProviderConfig, client: ClientConfig) -> None:
         super().__init__(config, client)
@@ -83,18 +89,13 @@ class VertexProvider(AnthropicProvider):
         except TokenError as exc:
             # 503, not 401: the key is not rejected by Vertex, so it must not be cooled down for minutes
             raise GatewayError(503, f"{self.name} key {key.name}: {exc}", provider=self.name) from None
-        url = f"{self._roots[key.name]}{publisher}/models/{model}"
+        url = f"{self._roots[key.name]}{publisher}/models/{quote(model, safe='@')}"  # no path tricks in a model
         return url, self.headers({"Authorization": f"Bearer {token}"}, ctx)
 
     async def chat(
         self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
     ) -> dict[str, Any] | ChatStream:
-        if not model.startswith("claude"):
-            raise bad_request(
-                f"provider {self.name}: Gemini models on Vertex are not supported by this build yet "
-                "(Anthropic models, claude-*, are)",
-                param="model",
-            )
+        self._claude_only(model)
         try:
             request = openai_to_anthropic_request(body, model, self.default_max_tokens)
         except TranslationError as exc:
@@ -118,8 +119,47 @@ class VertexProvider(AnthropicProvider):
         stream.usage = usage
         return stream
 
-    async def messages(self, *args: Any, **kwargs: Any) -> dict[str, Any] | ChatStream:
-        raise bad_request(f"provider {self.name} is reached through the OpenAI routes")
+    async def messages(
+        self,
+        body: dict[str, Any],
+        model: str,
+        key: KeyConfig | None,
+        ctx: RequestContext,
+        version: str | None = None,
+        beta: str | None = None,
+    ) -> dict[str, Any] | ChatStream:
+        """The Anthropic route's body, passed through to rawPredict (model in the URL, Vertex's version)."""
+        self._claude_only(model)
+        body.pop("model", None)
+        body["anthropic_version"] = ANTHROPIC_VERSION
+        prefix, headers = await self._target(key, ctx, "anthropic", model)
+        if beta:
+            headers["anthropic-beta"] = beta
+        payload = encode_request(body)
+        if ctx.stream:
+            return await self.stream_from(
+                prefix + ":streamRawPredict", payload, headers, key, model, self._native_events
+            )
+        return await self.post_json(prefix + ":rawPredict", payload, headers, key)
 
-    async def count_tokens(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        raise bad_request(f"provider {self.name} does not count tokens")
+    async def count_tokens(
+        self,
+        body: dict[str, Any],
+        model: str,
+        key: KeyConfig | None,
+        ctx: RequestContext,
+        version: str | None = None,
+    ) -> dict[str, Any]:
+        """Vertex counts Claude tokens at the `count-tokens` model, with the model named in the body."""
+        self._claude_only(model)
+        body["model"] = model
+        body["anthropic_version"] = ANTHROPIC_VERSION
+        prefix, headers = await self._target(key, ctx, "anthropic", "count-tokens")
+        return await self.post_json(prefix + ":rawPredict", encode_request(body), headers, key)
+
+    def _claude_only(self, model: str) -> None:
+        if not model.startswith("claude"):
+            raise bad_request(
+                f"provider {self.name}: only Anthropic models (claude-*) are served on Vertex by this build",
+                param="model",
+            )

@@ -70,6 +70,9 @@ async def predict(call: Call) -> web.StreamResponse:
     body = call.body
     if body.get("anthropic_version") != VERTEX_ANTHROPIC_VERSION:
         return error_response(call, 400, f"anthropic_version: must be {VERTEX_ANTHROPIC_VERSION}")
+    if call.model == "count-tokens":  # the model to count for is named in the body
+        counted = Call(call.request, call.wire, body, str(body.get("model") or ""), None, call.script, False)
+        return await anthropic_wire.count_tokens(counted)
     if "model" in body:
         return error_response(call, 400, "model: Extra inputs are not permitted")
     if not isinstance(body.get("messages"), list) or not isinstance(body.get("max_tokens"), int):
