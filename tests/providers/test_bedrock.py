@@ -126,3 +126,19 @@ def test_tool_choice_none_is_a_clear_400(gateway: GatewayProcess, fake: FakeProv
         )
     assert "tool_choice 'none'" in info.value.message
     assert fake.control.log() == []
+
+
+def test_anthropic_sdk_and_text_completions_reach_bedrock(gateway: GatewayProcess, fake: FakeProvider) -> None:
+    import anthropic
+
+    sdk = anthropic.Anthropic(base_url=gateway.url + "/anthropic", api_key="x", max_retries=0)
+    fake.control.script({"reply": "Salut"})
+    msg = sdk.messages.create(model="bedrock/claude-sonnet", max_tokens=16, system="terse", messages=HI)
+    assert msg.content[0].text == "Salut" and msg.stop_reason == "end_turn"
+    body = check_bedrock(fake.control.last())
+    assert body["system"] == [{"text": "terse"}] and body["inferenceConfig"] == {"maxTokens": 16}
+    with sdk.messages.stream(model="bedrock/claude-sonnet", max_tokens=16, messages=HI) as s:
+        assert "".join(s.text_stream).startswith("Hello from fake")
+    text = client(gateway).completions.create(model="bedrock/claude-sonnet", prompt="Say hi")
+    assert text.choices[0].text.startswith("Hello from fake")
+    assert check_bedrock(fake.control.last())["messages"] == [{"role": "user", "content": [{"text": "Say hi"}]}]
