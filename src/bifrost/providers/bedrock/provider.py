@@ -41,6 +41,7 @@ from bifrost.providers.bedrock.translate import (
     titan_request,
 )
 from bifrost.providers.canonical import TranslationError, count, embeddings_list
+from bifrost.providers.sse import iter_chunks
 
 SERVICE = "bedrock"
 # ConverseStream exception types -> the status a client should see
@@ -139,7 +140,7 @@ class BedrockProvider(Provider):
     ) -> AsyncIterator[StreamEvent]:
         buffer = EventStreamBuffer()
         try:
-            async for data in _chunks(resp, self.name, self.idle_timeout):
+            async for data in iter_chunks(resp, self.name, self.idle_timeout):
                 buffer.add_data(data)
                 for message in self._frames(buffer):
                     headers = message.headers
@@ -205,19 +206,3 @@ class BedrockProvider(Provider):
         url, headers = self._request(key, model, "invoke", payload, ctx)
         return await self.post_json(url, payload, headers, key)
 
-
-async def _chunks(resp: aiohttp.ClientResponse, provider: str, idle_timeout: float) -> AsyncIterator[bytes]:
-    """The raw bytes of a binary stream as they arrive; a stall or break is a GatewayError."""
-    content = resp.content
-    while True:
-        try:
-            data = await content.readany()
-        except (aiohttp.ServerTimeoutError, TimeoutError):
-            raise GatewayError(
-                504, f"{provider} stream stalled: no data for {idle_timeout:g}s", provider=provider
-            ) from None
-        except aiohttp.ClientError as exc:
-            raise GatewayError(502, f"{provider} stream broke: {type(exc).__name__}", provider=provider) from None
-        if not data:
-            return
-        yield data

@@ -13,23 +13,15 @@ not served by this build yet (a clear 400).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
-
-import aiohttp
 
 from bifrost.config.key_configs import VERTEX_REGION
 from bifrost.config.model import ClientConfig, KeyConfig, ProviderConfig
 from bifrost.core.context import RequestContext
 from bifrost.core.errors import GatewayError, bad_request
 from bifrost.providers.anthropic.provider import AnthropicProvider
-from bifrost.providers.anthropic.translate import (
-    TranslationError,
-    anthropic_to_openai_response,
-    openai_to_anthropic_request,
-)
-from bifrost.providers.base import ChatStream, StreamEvent, encode_request
+from bifrost.providers.base import ChatStream, encode_request
 from bifrost.providers.vertex.auth import TokenError, TokenSource
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
@@ -96,28 +88,13 @@ class VertexProvider(AnthropicProvider):
         self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
     ) -> dict[str, Any] | ChatStream:
         self._claude_only(model)
-        try:
-            request = openai_to_anthropic_request(body, model, self.default_max_tokens)
-        except TranslationError as exc:
-            raise bad_request(str(exc), param=exc.param) from None
+        request = self.translated_request(body, model, ctx)
         del request["model"]  # the model is in the URL
         request["anthropic_version"] = ANTHROPIC_VERSION
-        request["stream"] = ctx.stream
-        payload = encode_request(request)
         prefix, headers = await self._target(key, ctx, "anthropic", model)
-        if not ctx.stream:
-            answer = await self.post_json(prefix + ":rawPredict", payload, headers, key)
-            return anthropic_to_openai_response(answer, model)
-        options = body.get("stream_options")
-        include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        usage: dict[str, Any] = {}
-
-        def events(resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
-            return self._translated_events(resp, model, include_usage, usage)
-
-        stream = await self.stream_from(prefix + ":streamRawPredict", payload, headers, key, model, events)
-        stream.usage = usage
-        return stream
+        return await self.send_translated(
+            prefix + ":rawPredict", prefix + ":streamRawPredict", request, body, model, key, ctx, headers
+        )
 
     async def messages(
         self,

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .reply import Plan, content_text, make_plan, new_id, split_pieces, split_words
+from .reply import Plan, content_text, make_plan, messages_input, new_id, split_pieces, split_words
 from .respond import Call, Wire, error_response, json_response, send_events, sse_event
 
 SIGNATURE = "ZmFrZS1zaWduYXR1cmU="  # base64 of "fake-signature"
@@ -51,16 +51,7 @@ def stop_reason(finish_reason: str) -> str:
 
 
 def input_size(body: dict[str, Any]) -> tuple[int, str]:
-    chars = len(content_text(body.get("system")))
-    last_user = ""
-    for message in body.get("messages") or ():
-        if not isinstance(message, dict):
-            continue
-        text = content_text(message.get("content"))
-        chars += len(text)
-        if message.get("role") == "user":
-            last_user = text
-    return chars, last_user
+    return messages_input(body.get("messages"), len(content_text(body.get("system"))))
 
 
 def _usage(plan: Plan) -> dict[str, int]:

@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 
 from .openai_wire import embedding_vector
-from .reply import Plan, content_text, make_plan, split_pieces, split_words
+from .reply import Plan, content_text, make_plan, messages_input, split_pieces, split_words
 from .respond import Call, Wire, error_response, json_response, send_events
 
 SIGV4 = re.compile(
@@ -86,15 +86,7 @@ def _denied(call: Call) -> web.Response | None:
 
 
 def _input(body: dict[str, Any]) -> tuple[int, str]:
-    chars = len(content_text(body.get("system")))
-    last_user = ""
-    for message in body.get("messages") or ():
-        if isinstance(message, dict):
-            text = content_text(message.get("content"))
-            chars += len(text)
-            if message.get("role") == "user":
-                last_user = text
-    return chars, last_user
+    return messages_input(body.get("messages"), len(content_text(body.get("system"))))
 
 
 def _usage(plan: Plan) -> dict[str, int]:

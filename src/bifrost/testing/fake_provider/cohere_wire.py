@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from .openai_wire import embedding_vector
-from .reply import Plan, content_text, make_plan, new_id, split_pieces, split_words
+from .reply import Plan, make_plan, messages_input, new_id, split_pieces, split_words
 from .respond import Call, Wire, error_response, json_response, send_events, sse_event
 
 _FINISH = {"stop": "COMPLETE", "length": "MAX_TOKENS", "tool_calls": "TOOL_CALL", "content_filter": "ERROR_TOXIC"}
@@ -27,14 +27,7 @@ WIRE = Wire("cohere", error_body, stream_error)
 
 
 def _input(body: dict[str, Any]) -> tuple[int, str]:
-    chars, last_user = 0, ""
-    for message in body.get("messages") or ():
-        if isinstance(message, dict):
-            text = content_text(message.get("content"))
-            chars += len(text)
-            if message.get("role") == "user":
-                last_user = text
-    return chars, last_user
+    return messages_input(body.get("messages"), 0)
 
 
 def _usage(plan: Plan) -> dict[str, Any]:
