@@ -134,11 +134,9 @@ def test_vertex_bad_service_account_is_reported_without_its_text() -> None:
     assert found[0][1] == "the service-account key lacks private_key"
 
 
-def test_vertex_keys_need_a_key_config() -> None:
-    found = problems({"vertex": {"keys": [{"value": "k"}]}})
-    assert found == [
-        (
-            "providers.vertex.keys[0].vertex_key_config",
-            "is required for vertex keys: vertex_key_config {project_id, region, auth_credentials}",
-        )
+def test_vertex_key_without_key_config_is_a_warning() -> None:
+    config = parse({"vertex": {"keys": [{"value": "k"}]}})
+    assert config.warnings == [
+        "providers.vertex.keys[0]: has no vertex_key_config {project_id, region, auth_credentials}: "
+        "its requests will answer 401"
     ]

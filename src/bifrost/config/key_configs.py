@@ -50,9 +50,9 @@ def key_settings(r: Reader, sec: Obj, base_type: str) -> tuple[dict[str, Any], b
 
 
 def missing_key_config(base_type: str) -> str | None:
-    """The problem with a key of this provider type that has no key config, if that is one."""
+    """The start-up warning for a key of this provider type that has no key config, if it needs one."""
     if base_type == "vertex":
-        return "is required for vertex keys: vertex_key_config {project_id, region, auth_credentials}"
+        return "has no vertex_key_config {project_id, region, auth_credentials}: its requests will answer 401"
     return None
 
 

@@ -205,7 +205,7 @@ def _key(
     settings, credential_inside = key_settings(r, sec, base_type)
     keyless = keyless or credential_inside
     if not settings and (problem := missing_key_config(base_type)) is not None:
-        r.error(sec.path(f"{base_type}_key_config"), problem)
+        r.warnings.append(f"{path}: {problem}")
     name = sec.string("name", default_name) or default_name
     if "name" in sec and sec.get("name") == "":
         r.error(sec.path("name"), "must not be empty (leave it out to get the default name)")
