@@ -11,8 +11,17 @@ from typing import Any
 import openai
 import pytest
 
+from bifrost.providers.vertex import gemini as vertex_gemini
 from bifrost.testing.fake_provider import FakeProvider
-from conformance.cloud import VERTEX_MODEL, check_vertex, cloud_providers, private_key_pem, service_account
+from conformance.cloud import (
+    VERTEX_MODEL,
+    VERTEX_PROJECT,
+    VERTEX_REGION,
+    check_vertex,
+    cloud_providers,
+    private_key_pem,
+    service_account,
+)
 from harness import GatewayFactory, GatewayProcess
 
 HI = [{"role": "user", "content": "Hi"}]
@@ -78,11 +87,43 @@ def test_streaming_uses_stream_raw_predict(gateway: GatewayProcess, fake: FakePr
     check_vertex(fake.control.last(), "streamRawPredict")
 
 
-def test_gemini_model_on_vertex_is_a_clear_400_for_now(gateway: GatewayProcess, fake: FakeProvider) -> None:
+GEMINI_PATH = f"/v1/projects/{VERTEX_PROJECT}/locations/{VERTEX_REGION}/publishers/google/models/gemini-2.0-flash"
+
+
+@pytest.mark.skipif(vertex_gemini.translator() is None, reason="this build has no Gemini translator")
+def test_gemini_model_on_vertex(gateway: GatewayProcess, fake: FakeProvider) -> None:
+    fake.control.script({"reply": "one two three", "usage": {"prompt_tokens": 5, "completion_tokens": 3}})
+    resp = client(gateway).chat.completions.create(
+        model="vertex/gemini-2.0-flash", messages=[{"role": "system", "content": "terse"}, *HI]
+    )
+    assert resp.choices[0].message.content == "one two three" and resp.usage.total_tokens == 8
+    req = fake.control.last()
+    assert req["path"] == GEMINI_PATH + ":generateContent"
+    assert req["headers"]["authorization"].startswith("Bearer ya29.fake-")
+    assert req["body"]["contents"] == [{"role": "user", "parts": [{"text": "Hi"}]}]
+    assert req["body"]["systemInstruction"]["parts"] == [{"text": "terse"}]
+    fake.control.script({"reply": "one two three"})
+    chunks = list(client(gateway).chat.completions.create(model="vertex/gemini-2.0-flash", messages=HI, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "one two three"
+    req = fake.control.last()
+    assert req["path"] == GEMINI_PATH + ":streamGenerateContent" and req["query"] == {"alt": "sse"}
+
+
+@pytest.mark.skipif(vertex_gemini.translator() is not None, reason="this build has the Gemini translator")
+def test_gemini_model_on_vertex_without_translator_is_a_clear_400(gateway: GatewayProcess, fake: FakeProvider) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client(gateway).chat.completions.create(model="vertex/gemini-2.0-flash", messages=HI)
-    assert "only Anthropic models (claude-*)" in info.value.message
+    assert "need the Gemini translator" in info.value.message
     assert [r for r in fake.control.log() if r["path"] != "/token"] == []
+
+
+def test_anthropic_route_serves_claude_only_on_vertex(gateway: GatewayProcess, fake: FakeProvider) -> None:
+    import anthropic
+
+    sdk = anthropic.Anthropic(base_url=gateway.url + "/anthropic", api_key="x", max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as info:
+        sdk.messages.create(model="vertex/gemini-2.0-flash", max_tokens=8, messages=[{"role": "user", "content": "Hi"}])
+    assert "only Anthropic models (claude-*)" in info.value.message
 
 
 def test_model_cannot_leave_the_project_path(gateway: GatewayProcess, fake: FakeProvider) -> None:

@@ -7,8 +7,8 @@ The URL names the project, region, publisher and model:
 service account (`auth.py`, refreshed in the background). A model whose name starts with ``claude`` is
 Anthropic's: the body is the Anthropic Messages request without ``model`` and with
 ``anthropic_version: vertex-2023-10-16``, translated by the Anthropic provider's `translate.py`, and the
-answer (JSON or Anthropic SSE) is read the same way. Any other model is Google's (Gemini),
-not served by this build yet (a clear 400).
+answer (JSON or Anthropic SSE) is read the same way. Any other model is Google's (Gemini): the
+OpenAI routes translate it with the Gemini translator (`gemini.py`); the Anthropic route serves Claude only.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from bifrost.core.context import RequestContext
 from bifrost.core.errors import GatewayError, bad_request
 from bifrost.providers.anthropic.provider import AnthropicProvider
 from bifrost.providers.base import ChatStream, encode_request
+from bifrost.providers.vertex import gemini
 from bifrost.providers.vertex.auth import TokenError, TokenSource
 
 ANTHROPIC_VERSION = "vertex-2023-10-16"
@@ -62,7 +63,7 @@ class VertexProvider(AnthropicProvider):
             await source.close()
         await super().close()
 
-    async def _target(
+    async def target(
         self, key: KeyConfig | None, ctx: RequestContext, publisher: str, model: str
     ) -> tuple[str, dict[str, str]]:
         """(URL prefix up to the model, headers with a bearer token)."""
@@ -87,11 +88,12 @@ class VertexProvider(AnthropicProvider):
     async def chat(
         self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
     ) -> dict[str, Any] | ChatStream:
-        self._claude_only(model)
+        if not model.startswith("claude"):
+            return await gemini.chat(self, body, model, key, ctx)
         request = self.translated_request(body, model, ctx)
         del request["model"]  # the model is in the URL
         request["anthropic_version"] = ANTHROPIC_VERSION
-        prefix, headers = await self._target(key, ctx, "anthropic", model)
+        prefix, headers = await self.target(key, ctx, "anthropic", model)
         return await self.send_translated(
             prefix + ":rawPredict", prefix + ":streamRawPredict", request, body, model, key, ctx, headers
         )
@@ -109,7 +111,7 @@ class VertexProvider(AnthropicProvider):
         self._claude_only(model)
         body.pop("model", None)
         body["anthropic_version"] = ANTHROPIC_VERSION
-        prefix, headers = await self._target(key, ctx, "anthropic", model)
+        prefix, headers = await self.target(key, ctx, "anthropic", model)
         if beta:
             headers["anthropic-beta"] = beta
         payload = encode_request(body)
@@ -131,12 +133,12 @@ class VertexProvider(AnthropicProvider):
         self._claude_only(model)
         body["model"] = model
         body["anthropic_version"] = ANTHROPIC_VERSION
-        prefix, headers = await self._target(key, ctx, "anthropic", "count-tokens")
+        prefix, headers = await self.target(key, ctx, "anthropic", "count-tokens")
         return await self.post_json(prefix + ":rawPredict", encode_request(body), headers, key)
 
     def _claude_only(self, model: str) -> None:
         if not model.startswith("claude"):
             raise bad_request(
-                f"provider {self.name}: only Anthropic models (claude-*) are served on Vertex by this build",
+                f"provider {self.name}: on this route only Anthropic models (claude-*) are served on Vertex",
                 param="model",
             )

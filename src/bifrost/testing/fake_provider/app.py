@@ -143,6 +143,8 @@ def create_app(state: FakeState | None = None) -> web.Application:
         post(bedrock + action, endpoint(state, bedrock_wire.WIRE, handler, bedrock_wire.target))
     post(bedrock + "invoke", endpoint(state, bedrock_wire.WIRE, bedrock_wire.invoke, bedrock_wire.target))
     vertex = "/v1/projects/{project}/locations/{region}/publishers/{publisher}/models/{target}"
+    google = vertex.replace("{publisher}", "google")
+    post(google, endpoint(state, ge, vertex_wire.generate, vertex_wire.target))
     post(vertex, endpoint(state, vertex_wire.WIRE, vertex_wire.predict, vertex_wire.target))
     post("/token", vertex_wire.token_handler(state))
     add_control_routes(app)

@@ -3,7 +3,8 @@
 ``POST /token`` plays Google's token endpoint for service accounts (a ``token_uri`` pointing here): it
 takes the JWT-bearer grant (form-encoded, an RS256 JWT assertion) and answers an access token
 ``ya29.fake-...``. Model calls must carry one of those tokens as a bearer token. Anthropic models on
-Vertex take the Messages body without ``model`` and with ``anthropic_version: vertex-2023-10-16``.
+Vertex take the Messages body without ``model`` and with ``anthropic_version: vertex-2023-10-16``; Gemini
+models (publisher ``google``) speak the generateContent wire.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import anthropic_wire
+from . import anthropic_wire, gemini_wire
 from .reply import make_plan
 from .respond import Call, error_response, json_response, send_events
 from .state import FakeState, Record
@@ -29,6 +30,8 @@ WIRE = anthropic_wire.WIRE  # Anthropic models on Vertex answer errors in Anthro
 
 def target(request: web.Request, body: dict[str, Any]) -> tuple[str, bool]:
     model, _, action = request.match_info["target"].rpartition(":")
+    if action == "streamGenerateContent":
+        return model, request.query.get("alt") == "sse"
     return model, action == "streamRawPredict"
 
 
@@ -59,10 +62,22 @@ def token_handler(state: FakeState) -> Any:
     return token
 
 
+def _unauthenticated(call: Call) -> web.Response | None:
+    if call.request.headers.get("Authorization", "").startswith("Bearer " + TOKEN_PREFIX):
+        return None
+    kind = "authentication_error" if call.wire.name == "anthropic" else None
+    return error_response(call, 401, "Request had invalid authentication credentials.", kind)
+
+
+async def generate(call: Call) -> web.StreamResponse:
+    """Gemini models on Vertex (publisher ``google``): the generateContent wire, errors in Google's shape."""
+    return await _unauthenticated(call) or await gemini_wire.handle(call)
+
+
 async def predict(call: Call) -> web.StreamResponse:
-    auth = call.request.headers.get("Authorization", "")
-    if not auth.startswith("Bearer " + TOKEN_PREFIX):
-        return error_response(call, 401, "Request had invalid authentication credentials.", "authentication_error")
+    unauthenticated = _unauthenticated(call)
+    if unauthenticated is not None:
+        return unauthenticated
     publisher = call.request.match_info["publisher"]
     action = call.request.match_info["target"].rpartition(":")[2]
     if publisher != "anthropic" or action not in ("rawPredict", "streamRawPredict"):
