@@ -71,7 +71,7 @@ def _unauthenticated(call: Call) -> web.Response | None:
 
 async def generate(call: Call) -> web.StreamResponse:
     """Gemini models on Vertex (publisher ``google``): the generateContent wire, errors in Google's shape."""
-    return await _unauthenticated(call) or await gemini_wire.handle(call)
+    return _unauthenticated(call) or await gemini_wire.handle(call)
 
 
 async def predict(call: Call) -> web.StreamResponse:
