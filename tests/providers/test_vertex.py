@@ -157,3 +157,22 @@ def test_anthropic_sdk_through_vertex(gateway: GatewayProcess, fake: FakeProvide
     req = fake.control.last()
     assert req["path"].endswith("/publishers/anthropic/models/count-tokens:rawPredict")
     assert req["body"]["model"] == VERTEX_MODEL.split("/", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("region", "root"),
+    [
+        ("us-east5", "https://us-east5-aiplatform.googleapis.com/v1/projects/proj-test/locations/us-east5/"),
+        ("global", "https://aiplatform.googleapis.com/v1/projects/proj-test/locations/global/"),
+    ],
+)
+def test_public_vertex_urls(region: str, root: str) -> None:
+    from bifrost.config import parse_config
+    from bifrost.providers.vertex.provider import VertexProvider
+
+    vertex = cloud_providers("http://unused")["vertex"]
+    vertex["keys"][0]["vertex_key_config"]["region"] = region
+    del vertex["network_config"]["base_url"]
+    config = parse_config(json.dumps({"providers": {"vertex": vertex}}), env={})
+    provider = VertexProvider(config.providers["vertex"], config.client)
+    assert provider._roots["gcp"] == root + "publishers/"

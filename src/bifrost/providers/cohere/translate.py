@@ -22,7 +22,8 @@ Response rules (`cohere_to_openai_response`, `CohereStreamTranslator`)
   (ids, names, argument text); ``tool_plan`` is dropped.
 * ``finish_reason``: COMPLETE / STOP_SEQUENCE -> stop, MAX_TOKENS -> length, TOOL_CALL -> tool_calls,
   ERROR_TOXIC -> content_filter, anything else -> stop.
-* usage from ``usage.tokens`` (else ``usage.billed_units``): input -> prompt, output -> completion.
+* usage from ``usage.tokens`` (else ``usage.billed_units``): input -> prompt, output -> completion;
+  ``usage.cached_tokens`` -> ``prompt_tokens_details.cached_tokens``.
 * Stream events: ``content-delta`` -> content (or reasoning) deltas, ``tool-call-start`` -> a tool call with
   id and name, ``tool-call-delta`` -> argument fragments, ``message-end`` -> finish reason and usage.
 * Embeddings: ``input`` (string or list of strings) -> ``texts``, ``input_type`` (Cohere extra, default
@@ -187,7 +188,7 @@ def _usage(raw: Any) -> JSONDict:
     raw = raw if isinstance(raw, dict) else {}
     tokens = raw.get("tokens") or raw.get("billed_units") or {}
     prompt, done = tokens.get("input_tokens"), tokens.get("output_tokens")
-    return usage(count(prompt), count(done))
+    return usage(count(prompt), count(done), count(raw.get("cached_tokens")))
 
 
 def cohere_to_openai_response(resp: JSONDict, model: str) -> JSONDict:
