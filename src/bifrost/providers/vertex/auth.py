@@ -18,6 +18,7 @@ import google.auth.transport.requests
 from google.oauth2 import service_account
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+TOKEN_TIMEOUT_S = 30.0  # google-auth's own default is 120 s: a hung token endpoint would hold shutdown that long
 REFRESH_MARGIN_S = 300.0
 RETRY_MIN_S, RETRY_MAX_S = 1.0, 60.0
 
@@ -81,7 +82,7 @@ class TokenSource:
             await asyncio.sleep(self._seconds_left() - REFRESH_MARGIN_S)
 
     def _refresh(self) -> None:
-        self._credentials.refresh(google.auth.transport.requests.Request())
+        self._credentials.refresh(_Request())
 
     def _seconds_left(self) -> float:
         expiry = self._credentials.expiry  # naive UTC
@@ -89,3 +90,13 @@ class TokenSource:
             return 3600.0
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
         return max((expiry - now).total_seconds(), REFRESH_MARGIN_S + 30.0)
+
+
+class _Request(google.auth.transport.requests.Request):
+    """google-auth's requests transport with a bounded wait for the token endpoint."""
+
+    def __call__(
+        self, url: str, method: str = "GET", body: Any = None, headers: Any = None, timeout: Any = None, **kwargs: Any
+    ) -> Any:
+        bounded = min(timeout or TOKEN_TIMEOUT_S, TOKEN_TIMEOUT_S)
+        return super().__call__(url, method, body, headers, timeout=bounded, **kwargs)
