@@ -374,6 +374,40 @@ def test_streaming_tool_calls(gateway: GatewayProcess, fake: FakeProvider, col: 
     assert final.choices[0].finish_reason == "tool_calls"
 
 
+# --- text completions ----------------------------------------------------------------------------
+
+COMPLETION_MODELS = {
+    OPENAI_TO_AZURE: "azure/gpt-35-turbo-instruct",  # Azure serves /completions itself (passed through)
+    OPENAI_TO_BEDROCK: column(OPENAI_TO_BEDROCK).model,
+    OPENAI_TO_VERTEX: column(OPENAI_TO_VERTEX).model,
+    OPENAI_TO_COHERE: column(OPENAI_TO_COHERE).model,
+}
+
+
+@pytest.mark.parametrize("col", cells("text completions (/v1/completions)", *CLOUD_COLUMNS))
+def test_text_completions(gateway: GatewayProcess, fake: FakeProvider, col: str) -> None:
+    fake.control.script({"reply": REPLY}, {"reply": REPLY})
+    resp = client(gateway).completions.create(model=COMPLETION_MODELS[col], prompt="Count", max_tokens=20)
+    assert resp.object == "text_completion" and resp.choices[0].text == REPLY
+    assert resp.choices[0].finish_reason == "stop"
+    req = upstream(fake)
+    if col == OPENAI_TO_AZURE:
+        assert check_azure(req, "gpt-35-turbo-instruct", "completions") == {
+            "model": "gpt-35-turbo-instruct",
+            "prompt": "Count",
+            "max_tokens": 20,
+        }
+    else:
+        body = sent(fake, col)
+        assert "Count" in json.dumps(body["messages"][0])
+    pieces = [
+        c.choices[0].text
+        for c in client(gateway).completions.create(model=COMPLETION_MODELS[col], prompt="Count", stream=True)
+        if c.choices
+    ]
+    assert "".join(pieces) == REPLY
+
+
 # --- embeddings ------------------------------------------------------------------------------------
 
 EMBED_MODELS = {
