@@ -155,6 +155,18 @@ def check_cohere(req: Mapping[str, Any], path: str = "/v2/chat") -> Any:
     return req["body"]
 
 
+def calls(fake: Any) -> list[dict[str, Any]]:
+    """The provider calls the fake received, without Vertex's token requests (a gateway with a vertex
+    provider fetches its token in the background at start-up, so one may land at any time early on)."""
+    return [r for r in fake.control.log() if r["path"] != "/token"]
+
+
+def last_call(fake: Any) -> dict[str, Any]:
+    found = calls(fake)
+    assert found, "the fake provider received no provider call"
+    return found[-1]
+
+
 def no_cloud_secrets(text: str) -> None:
     for secret in SECRETS:
         assert secret not in text, f"a configured secret leaked: {text[:300]}"

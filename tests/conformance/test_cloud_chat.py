@@ -16,8 +16,17 @@ import pytest
 from bifrost.testing.fake_provider import FakeProvider
 from conftest import GatewayFactory, GatewayProcess
 
-from .cloud import check_azure, check_bedrock, check_cohere, check_vertex, cloud_providers, no_cloud_secrets
-from .helpers import PDF_B64, PNG_B64, conformance_config, openai_chat, openai_chat_stream, upstream
+from .cloud import (
+    calls,
+    check_azure,
+    check_bedrock,
+    check_cohere,
+    check_vertex,
+    cloud_providers,
+    last_call,
+    no_cloud_secrets,
+)
+from .helpers import PDF_B64, PNG_B64, conformance_config, openai_chat, openai_chat_stream
 from .matrix import (
     CLOUD_COLUMNS,
     OPENAI_TO_AZURE,
@@ -52,7 +61,7 @@ def client(gw: GatewayProcess) -> openai.OpenAI:
 
 def sent(fake: FakeProvider, col: str, stream: bool = False) -> dict[str, Any]:
     """The upstream body, after checking the column's URL and auth."""
-    req = upstream(fake)
+    req = last_call(fake)
     if col == OPENAI_TO_AZURE:
         return check_azure(req)  # type: ignore[no-any-return]
     if col == OPENAI_TO_BEDROCK:
@@ -241,7 +250,7 @@ def test_image_url(gateway: GatewayProcess, fake: FakeProvider, col: str) -> Non
             chat(gateway, col, messages=image_message(IMAGE_URL))
         assert "base64 data URLs only" in info.value.message
         assert info.value.body["param"] == "messages[0].content[1].image_url"  # type: ignore[index]
-        assert fake.control.log() == []
+        assert calls(fake) == []
         return
     chat(gateway, col, messages=image_message(IMAGE_URL))
     content = sent(fake, col)["messages"][0]["content"]
@@ -261,7 +270,7 @@ def test_pdf_document(gateway: GatewayProcess, fake: FakeProvider, col: str) -> 
         with pytest.raises(openai.BadRequestError) as info:
             chat(gateway, col, messages=messages)
         assert "not supported by Cohere" in info.value.message
-        assert fake.control.log() == []
+        assert calls(fake) == []
         return
     chat(gateway, col, messages=messages)
     content = sent(fake, col)["messages"][0]["content"]
@@ -390,7 +399,7 @@ def test_text_completions(gateway: GatewayProcess, fake: FakeProvider, col: str)
     resp = client(gateway).completions.create(model=COMPLETION_MODELS[col], prompt="Count", max_tokens=20)
     assert resp.object == "text_completion" and resp.choices[0].text == REPLY
     assert resp.choices[0].finish_reason == "stop"
-    req = upstream(fake)
+    req = last_call(fake)
     if col == OPENAI_TO_AZURE:
         assert check_azure(req, "gpt-35-turbo-instruct", "completions") == {
             "model": "gpt-35-turbo-instruct",
@@ -429,7 +438,7 @@ def test_embeddings(gateway: GatewayProcess, fake: FakeProvider, col: str) -> No
     resp = client(gateway).embeddings.create(model=EMBED_MODELS[col], input=texts)
     assert [d.index for d in resp.data] == [0, 1] and all(len(d.embedding) == 8 for d in resp.data)
     assert resp.usage.prompt_tokens > 0
-    log = fake.control.log()
+    log = calls(fake)
     if col == OPENAI_TO_AZURE:
         assert check_azure(log[-1], "text-embedding-3-small", "embeddings")["input"] == texts
     elif col == OPENAI_TO_COHERE:
@@ -444,7 +453,7 @@ def test_embeddings(gateway: GatewayProcess, fake: FakeProvider, col: str) -> No
 def test_bedrock_cohere_embeddings(gateway: GatewayProcess, fake: FakeProvider) -> None:
     resp = client(gateway).embeddings.create(model="bedrock/cohere-embed", input=["a", "b"])
     assert len(resp.data) == 2
-    body = check_bedrock(upstream(fake), "invoke", "cohere.embed-english-v3")
+    body = check_bedrock(last_call(fake), "invoke", "cohere.embed-english-v3")
     assert body == {"texts": ["a", "b"], "input_type": "search_document"}
 
 

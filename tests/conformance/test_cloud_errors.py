@@ -13,7 +13,7 @@ from bifrost.testing.fake_provider import FakeProvider
 from conftest import GatewayFactory, GatewayProcess
 from openapi_schema import validate_openai
 
-from .cloud import cloud_providers, no_cloud_secrets
+from .cloud import calls, cloud_providers, no_cloud_secrets
 from .helpers import conformance_config
 from .matrix import CLOUD_COLUMNS, cells, column
 
@@ -56,7 +56,7 @@ def test_400_from_upstream(gateway: GatewayProcess, fake: FakeProvider, col: str
     error = error_of(info.value)
     assert "messages: something is off" in error["message"]
     assert error["type"] == "invalid_request_error"
-    assert len(fake.control.log()) == 1  # a client's mistake is not retried
+    assert len(calls(fake)) == 1  # a client's mistake is not retried
 
 
 @pytest.mark.parametrize("col", cells("error: 400 invalid request", *CLOUD_COLUMNS))
@@ -70,7 +70,7 @@ def test_400_from_gateway(gateway: GatewayProcess, fake: FakeProvider, col: str)
     error = error_of(info.value)
     if not col.endswith("azure"):
         assert error["param"] == "messages[1].tool_calls[0].function.arguments"
-        assert fake.control.log() == []
+        assert calls(fake) == []
 
 
 @pytest.mark.parametrize("col", cells("error: 429 rate limit + Retry-After", *CLOUD_COLUMNS))

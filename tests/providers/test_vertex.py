@@ -17,8 +17,10 @@ from conformance.cloud import (
     VERTEX_MODEL,
     VERTEX_PROJECT,
     VERTEX_REGION,
+    calls,
     check_vertex,
     cloud_providers,
+    last_call,
     private_key_pem,
     service_account,
 )
@@ -62,9 +64,9 @@ def test_token_is_fetched_once_and_reused(fake: FakeProvider, start_gateway: Gat
     assert claims["iss"] == service_account(fake.url)["client_email"]
     assert claims["aud"] and claims["exp"] > claims["iat"]
     assert claims["scope"] == "https://www.googleapis.com/auth/cloud-platform"
-    calls = [r for r in log if r["path"] != "/token"]
-    assert len(calls) == 3 and len({r["headers"]["authorization"] for r in calls}) == 1
-    for call in calls:
+    provider_calls = [r for r in log if r["path"] != "/token"]
+    assert len(provider_calls) == 3 and len({r["headers"]["authorization"] for r in provider_calls}) == 1
+    for call in provider_calls:
         check_vertex(call)
 
 
@@ -77,14 +79,14 @@ def test_failing_token_endpoint_is_a_clear_503(fake: FakeProvider, start_gateway
     assert "refreshing the access token failed" in info.value.message
     pem_body = private_key_pem().splitlines()[5]
     assert pem_body not in info.value.response.text and pem_body not in gw.logs()
-    assert [r for r in fake.control.log() if r["path"].startswith("/v1/")] == []
+    assert [r for r in calls(fake) if r["path"].startswith("/v1/")] == []
 
 
 def test_streaming_uses_stream_raw_predict(gateway: GatewayProcess, fake: FakeProvider) -> None:
     fake.control.script({"reply": "one two three"})
     chunks = list(client(gateway).chat.completions.create(model=VERTEX_MODEL, messages=HI, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "one two three"
-    check_vertex(fake.control.last(), "streamRawPredict")
+    check_vertex(last_call(fake), "streamRawPredict")
 
 
 GEMINI_PATH = f"/v1/projects/{VERTEX_PROJECT}/locations/{VERTEX_REGION}/publishers/google/models/gemini-2.0-flash"
@@ -97,7 +99,7 @@ def test_gemini_model_on_vertex(gateway: GatewayProcess, fake: FakeProvider) -> 
         model="vertex/gemini-2.0-flash", messages=[{"role": "system", "content": "terse"}, *HI]
     )
     assert resp.choices[0].message.content == "one two three" and resp.usage.total_tokens == 8
-    req = fake.control.last()
+    req = last_call(fake)
     assert req["path"] == GEMINI_PATH + ":generateContent"
     assert req["headers"]["authorization"].startswith("Bearer ya29.fake-")
     assert req["body"]["contents"] == [{"role": "user", "parts": [{"text": "Hi"}]}]
@@ -105,7 +107,7 @@ def test_gemini_model_on_vertex(gateway: GatewayProcess, fake: FakeProvider) -> 
     fake.control.script({"reply": "one two three"})
     chunks = list(client(gateway).chat.completions.create(model="vertex/gemini-2.0-flash", messages=HI, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "one two three"
-    req = fake.control.last()
+    req = last_call(fake)
     assert req["path"] == GEMINI_PATH + ":streamGenerateContent" and req["query"] == {"alt": "sse"}
 
 
@@ -114,7 +116,7 @@ def test_gemini_model_on_vertex_without_translator_is_a_clear_400(gateway: Gatew
     with pytest.raises(openai.BadRequestError) as info:
         client(gateway).chat.completions.create(model="vertex/gemini-2.0-flash", messages=HI)
     assert "need the Gemini translator" in info.value.message
-    assert [r for r in fake.control.log() if r["path"] != "/token"] == []
+    assert calls(fake) == []
 
 
 def test_anthropic_route_serves_claude_only_on_vertex(gateway: GatewayProcess, fake: FakeProvider) -> None:
@@ -133,7 +135,7 @@ def test_model_cannot_leave_the_project_path(gateway: GatewayProcess, fake: Fake
     )
     # percent-encoded: one path segment (the fake shows it decoded), never resolved into another project
     prefix = "/v1/projects/proj-test/locations/us-east5/publishers/anthropic/models/claude-x/"
-    assert fake.control.last()["path"].startswith(prefix)
+    assert last_call(fake)["path"].startswith(prefix)
 
 
 def test_anthropic_sdk_through_vertex(gateway: GatewayProcess, fake: FakeProvider) -> None:
@@ -143,7 +145,7 @@ def test_anthropic_sdk_through_vertex(gateway: GatewayProcess, fake: FakeProvide
     sdk = anthropic.Anthropic(base_url=gateway.url + "/anthropic", api_key="x", max_retries=0)
     msg = sdk.messages.create(model=VERTEX_MODEL, max_tokens=32, messages=[{"role": "user", "content": "Hi"}])
     assert msg.content[0].text == "Bonjour"
-    body = check_vertex(fake.control.last())  # passed through: the SDK's body, model moved to the URL
+    body = check_vertex(last_call(fake))  # passed through: the SDK's body, model moved to the URL
     assert body == {
         "max_tokens": 32,
         "messages": [{"role": "user", "content": "Hi"}],
@@ -151,10 +153,10 @@ def test_anthropic_sdk_through_vertex(gateway: GatewayProcess, fake: FakeProvide
     }
     with sdk.messages.stream(model=VERTEX_MODEL, max_tokens=32, messages=[{"role": "user", "content": "Hi"}]) as s:
         assert "".join(s.text_stream) == "Hello from fake claude-3-5-sonnet-v2@20241022!"
-    check_vertex(fake.control.last(), "streamRawPredict")
+    check_vertex(last_call(fake), "streamRawPredict")
     count = sdk.messages.count_tokens(model=VERTEX_MODEL, messages=[{"role": "user", "content": "Hi there"}])
     assert count.input_tokens > 0
-    req = fake.control.last()
+    req = last_call(fake)
     assert req["path"].endswith("/publishers/anthropic/models/count-tokens:rawPredict")
     assert req["body"]["model"] == VERTEX_MODEL.split("/", 1)[1]
 
