@@ -163,6 +163,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"conformance matrix not regenerated: not every cell's tests ran ({len(recorder.missing)} cell(s) "
             "without results); run the whole tests/conformance folder"
         )
+        for feature, column in sorted(recorder.missing):
+            terminalreporter.write_line(f"  no result: {feature!r} in column {column!r}")
 
 
 # --- fixtures ----------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from .helpers import (
     openai_client,
     upstream,
 )
-from .matrix import ANTHROPIC_NATIVE, ANTHROPIC_ROUTE, CLAUDE, OPENAI_TO_ANTHROPIC, cells
+from .matrix import ANTHROPIC_NATIVE, ANTHROPIC_ROUTE, CLAUDE, OPENAI_TO_ANTHROPIC, WIRE_COLUMNS, cells
 
 WEATHER_SCHEMA = {
     "type": "object",
@@ -385,7 +385,7 @@ def test_streaming_tool_calls_anthropic_route(gateway: GatewayProcess, fake: Fak
     assert final.stop_reason == "tool_use"
 
 
-@pytest.mark.parametrize("col", cells("streaming tool calls"))
+@pytest.mark.parametrize("col", cells("streaming tool calls", *WIRE_COLUMNS))
 def test_streaming_tool_call_without_arguments(gateway: GatewayProcess, fake: FakeProvider, col: str) -> None:
     """A tool without parameters: Anthropic streams its input as one empty ``partial_json``; OpenAI clients
     expect the arguments ``"{}"`` (what OpenAI sends), never ``""``, which no JSON parser accepts."""

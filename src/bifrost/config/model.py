@@ -43,6 +43,8 @@ class KeyConfig:
     # model name clients send -> the model the provider is asked for when this key serves the request
     # (Bifrost's static key aliases; alias names count as listed models)
     aliases: dict[str, str] = field(default_factory=dict)
+    # azure_key_config / bedrock_key_config / vertex_key_config, validated (config/key_configs.py); may hold secrets
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def usable(self) -> bool:

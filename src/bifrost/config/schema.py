@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bifrost.config.errors import ConfigError
+from bifrost.config.key_configs import KEY_CONFIGS, key_settings, missing_key_config
 from bifrost.config.model import (
     BASE_PROVIDER_TYPES,
     BUILTIN_PROVIDERS,
@@ -49,7 +50,7 @@ PROVIDER_FIELDS = (
     "custom_provider_config",
     "meta_config",
 )
-KEY_FIELDS = ("name", "value", "models", "weight", "aliases")
+KEY_FIELDS = ("name", "value", "models", "weight", "aliases", *KEY_CONFIGS)
 NETWORK_FIELDS = _names(NetworkConfig)
 NETWORK_ALIASES = {  # older Bifrost spellings, same milliseconds
     "retry_backoff_initial": "retry_backoff_initial_ms",
@@ -127,12 +128,9 @@ def _provider(r: Reader, name: str, value: Any, path: str) -> ProviderConfig | N
         return None
     _check_provider_name(r, name, path, custom_given="custom_provider_config" in sec)
     custom = _custom(r, sec.obj("custom_provider_config", CUSTOM_FIELDS))
-    keys = _keys(r, sec, keyless=custom is not None and custom.is_key_less)
-    if custom is not None:
-        base_type, is_key_less = custom.base_provider_type, custom.is_key_less
-    else:
-        base_type = "openai" if name in OPENAI_COMPATIBLE else name
-        is_key_less = name in KEYLESS_BY_DEFAULT and not keys
+    base_type = custom.base_provider_type if custom is not None else "openai" if name in OPENAI_COMPATIBLE else name
+    keys = _keys(r, sec, base_type, keyless=custom is not None and custom.is_key_less)
+    is_key_less = custom.is_key_less if custom is not None else name in KEYLESS_BY_DEFAULT and not keys
     if not keys and not is_key_less:
         r.warnings.append(
             f"provider {name} has no keys; requests to it need a direct key (client.allow_direct_keys)"
@@ -180,7 +178,7 @@ def _custom(r: Reader, sec: Obj | None) -> CustomProviderConfig | None:
     return CustomProviderConfig(base_provider_type=base, is_key_less=sec.boolean("is_key_less", False))
 
 
-def _keys(r: Reader, sec: Obj, *, keyless: bool) -> list[KeyConfig]:
+def _keys(r: Reader, sec: Obj, base_type: str, *, keyless: bool) -> list[KeyConfig]:
     if "keys" not in sec:
         return []
     value, path = sec.get("keys"), sec.path("keys")
@@ -191,7 +189,7 @@ def _keys(r: Reader, sec: Obj, *, keyless: bool) -> list[KeyConfig]:
     first_with_name: dict[str, int] = {}
     for i, item in enumerate(value):
         key_path = index(path, i)
-        key = _key(r, item, key_path, f"key-{i + 1}", keyless=keyless)
+        key = _key(r, item, key_path, f"key-{i + 1}", base_type, keyless=keyless)
         if key is None:
             continue
         if key.name in first_with_name:
@@ -202,10 +200,16 @@ def _keys(r: Reader, sec: Obj, *, keyless: bool) -> list[KeyConfig]:
     return keys
 
 
-def _key(r: Reader, value: Any, path: str, default_name: str, *, keyless: bool) -> KeyConfig | None:
+def _key(
+    r: Reader, value: Any, path: str, default_name: str, base_type: str, *, keyless: bool
+) -> KeyConfig | None:
     sec = r.obj(value, path, KEY_FIELDS)
     if sec is None:
         return None
+    settings, credential_inside = key_settings(r, sec, base_type)
+    keyless = keyless or credential_inside
+    if not settings and (problem := missing_key_config(base_type)) is not None:
+        r.warnings.append(f"{path}: {problem}")
     name = sec.string("name", default_name) or default_name
     if "name" in sec and sec.get("name") == "":
         r.error(sec.path("name"), "must not be empty (leave it out to get the default name)")
@@ -216,7 +220,10 @@ def _key(r: Reader, value: Any, path: str, default_name: str, *, keyless: bool) 
         env_var=None,
         models=() if "*" in models else tuple(dict.fromkeys(models)),
         weight=sec.number("weight", 1.0, gt=0),
+        settings=settings,
     )
+    if not key.models and settings.get("deployments"):
+        key.models = tuple(settings["deployments"])  # a deployment map names the models the key serves
     if "aliases" in sec:
         key.aliases = _aliases(r, sec.get("aliases"), sec.path("aliases"))
         if key.models:  # a restricted key serves its alias names too

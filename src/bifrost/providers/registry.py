@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from bifrost.config.model import ClientConfig, Config, KeyConfig, ProviderConfig
 from bifrost.core.context import RequestContext
 from bifrost.core.errors import GatewayError
@@ -24,20 +26,25 @@ class UnsupportedProvider(Provider):
         )
 
 
+# base type -> (module, class) of the providers with their own folder, imported only when configured
+_PROVIDER_CLASSES: dict[str, tuple[str, str]] = {
+    "anthropic": ("bifrost.providers.anthropic.provider", "AnthropicProvider"),
+    "azure": ("bifrost.providers.azure.provider", "AzureProvider"),
+    "bedrock": ("bifrost.providers.bedrock.provider", "BedrockProvider"),
+    "cohere": ("bifrost.providers.cohere.provider", "CohereProvider"),
+    "gemini": ("bifrost.providers.gemini.provider", "GeminiProvider"),
+    "vertex": ("bifrost.providers.vertex.provider", "VertexProvider"),
+}
+
+
 def _provider_class(config: ProviderConfig) -> type[Provider]:
     if config.base_type == "openai":
         return OpenAICompatibleProvider
-    if config.base_type == "anthropic":
-        try:
-            from bifrost.providers.anthropic.provider import AnthropicProvider
-        except ImportError:  # pragma: no cover - during development only
-            return UnsupportedProvider
-        return AnthropicProvider
-    if config.base_type == "gemini":
-        from bifrost.providers.gemini.provider import GeminiProvider
-
-        return GeminiProvider
-    return UnsupportedProvider
+    spec = _PROVIDER_CLASSES.get(config.base_type)
+    if spec is None:
+        return UnsupportedProvider
+    cls: type[Provider] = getattr(importlib.import_module(spec[0]), spec[1])
+    return cls
 
 
 def unsupported_warnings(config: Config) -> list[str]:

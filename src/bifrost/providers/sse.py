@@ -24,16 +24,9 @@ async def iter_events(
         try:
             data = await content.readany()
         except (aiohttp.ServerTimeoutError, TimeoutError):
-            raise GatewayError(
-                504,
-                f"{provider} stream stalled: no data for {idle_timeout:g}s "
-                f"(providers.{provider}.network_config.stream_idle_timeout_in_seconds)",
-                provider=provider,
-            ) from None
+            raise stream_stalled(provider, idle_timeout) from None
         except aiohttp.ClientError as exc:
-            raise GatewayError(
-                502, f"{provider} stream broke: {type(exc).__name__}", provider=provider
-            ) from None
+            raise stream_broke(provider, exc) from None
         if not data:
             break
         buf += data
@@ -50,6 +43,34 @@ async def iter_events(
     if buf.strip():
         # the upstream closed mid-event: the last event never completed
         raise GatewayError(502, f"{provider} stream ended in the middle of an event", provider=provider)
+
+
+async def iter_chunks(resp: aiohttp.ClientResponse, provider: str, idle_timeout: float) -> AsyncIterator[bytes]:
+    """The raw bytes of a non-SSE stream (e.g. AWS event-stream frames) as they arrive; same failures."""
+    content = resp.content
+    while True:
+        try:
+            data = await content.readany()
+        except (aiohttp.ServerTimeoutError, TimeoutError):
+            raise stream_stalled(provider, idle_timeout) from None
+        except aiohttp.ClientError as exc:
+            raise stream_broke(provider, exc) from None
+        if not data:
+            return
+        yield data
+
+
+def stream_stalled(provider: str, idle_timeout: float) -> GatewayError:
+    return GatewayError(
+        504,
+        f"{provider} stream stalled: no data for {idle_timeout:g}s "
+        f"(providers.{provider}.network_config.stream_idle_timeout_in_seconds)",
+        provider=provider,
+    )
+
+
+def stream_broke(provider: str, exc: BaseException) -> GatewayError:
+    return GatewayError(502, f"{provider} stream broke: {type(exc).__name__}", provider=provider)
 
 
 def event_data(block: bytes) -> bytes | None:

@@ -79,13 +79,32 @@ class AnthropicProvider(Provider):
     async def chat(
         self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
     ) -> dict[str, Any] | ChatStream:
+        request = self.translated_request(body, model, ctx)
+        headers = self.headers(self.auth(key, ctx), ctx)
+        return await self.send_translated(self.messages_url, self.messages_url, request, body, model, key, ctx, headers)
+
+    def translated_request(self, body: dict[str, Any], model: str, ctx: RequestContext) -> dict[str, Any]:
+        """The canonical request as an Anthropic Messages body; a request it cannot express is a 400."""
         try:
             request = openai_to_anthropic_request(body, model, self.default_max_tokens)
         except TranslationError as exc:
             raise bad_request(str(exc), param=exc.param) from None
         request["stream"] = ctx.stream
+        return request
+
+    async def send_translated(
+        self,
+        url: str,
+        stream_url: str,
+        request: dict[str, Any],
+        body: dict[str, Any],
+        model: str,
+        key: KeyConfig | None,
+        ctx: RequestContext,
+        headers: dict[str, str],
+    ) -> dict[str, Any] | ChatStream:
+        """Send a translated request; the answer (or each stream event) comes back in the canonical shape."""
         payload = encode_request(request)
-        headers = self.headers(self.auth(key, ctx), ctx)
         if ctx.stream:
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -95,10 +114,10 @@ class AnthropicProvider(Provider):
             def events(resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
                 return self._translated_events(resp, model, include_usage, usage)
 
-            stream = await self.stream_from(self.messages_url, payload, headers, key, model, events)
+            stream = await self.stream_from(stream_url, payload, headers, key, model, events)
             stream.usage = usage
             return stream
-        return anthropic_to_openai_response(await self.post_json(self.messages_url, payload, headers, key), model)
+        return anthropic_to_openai_response(await self.post_json(url, payload, headers, key), model)
 
     async def _translated_events(
         self, resp: aiohttp.ClientResponse, model: str, include_usage: bool, usage: dict[str, Any]

@@ -78,6 +78,8 @@ from typing import Any
 
 import orjson
 
+from bifrost.providers.canonical import TranslationError
+
 JSONDict = dict[str, Any]
 
 __all__ = [
@@ -97,15 +99,6 @@ __all__ = [
     "tool_use_to_call",
     "usage_chunk",
 ]
-
-
-class TranslationError(ValueError):
-    """The request cannot be expressed for the other wire; render as 400 invalid_request_error."""
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.param = param
 
 
 class UpstreamStreamError(Exception):

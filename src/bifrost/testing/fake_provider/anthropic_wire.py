@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .reply import Plan, content_text, make_plan, new_id, split_pieces, split_words
+from .reply import Plan, content_text, make_plan, messages_input, new_id, split_pieces, split_words
 from .respond import Call, Wire, error_response, json_response, send_events, sse_event
 
 SIGNATURE = "ZmFrZS1zaWduYXR1cmU="  # base64 of "fake-signature"
@@ -50,17 +50,8 @@ def stop_reason(finish_reason: str) -> str:
     return _STOP_REASONS.get(finish_reason, finish_reason)
 
 
-def _input(body: dict[str, Any]) -> tuple[int, str]:
-    chars = len(content_text(body.get("system")))
-    last_user = ""
-    for message in body.get("messages") or ():
-        if not isinstance(message, dict):
-            continue
-        text = content_text(message.get("content"))
-        chars += len(text)
-        if message.get("role") == "user":
-            last_user = text
-    return chars, last_user
+def input_size(body: dict[str, Any]) -> tuple[int, str]:
+    return messages_input(body.get("messages"), len(content_text(body.get("system"))))
 
 
 def _usage(plan: Plan) -> dict[str, int]:
@@ -90,7 +81,7 @@ async def messages(call: Call) -> web.StreamResponse:
     invalid = _validate(call)
     if invalid is not None:
         return invalid
-    chars, last_user = _input(call.body)
+    chars, last_user = input_size(call.body)
     plan = make_plan(call.script, call.model, chars, last_user)
     if call.stream:
         return await send_events(call, message_events(plan, call.model))
@@ -180,7 +171,7 @@ async def count_tokens(call: Call) -> web.StreamResponse:
     invalid = None if call.model else error_response(call, 400, "model: Field required")
     if invalid is not None:
         return invalid
-    chars, _ = _input(call.body)
+    chars, _ = input_size(call.body)
     scripted = (call.script or {}).get("usage") or {}
     return json_response(call, {"input_tokens": int(scripted.get("prompt_tokens", max(1, chars // 4)))})
 

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import anthropic_wire, gemini_wire, openai_wire
+from . import anthropic_wire, bedrock_wire, cohere_wire, gemini_wire, openai_wire, vertex_wire
 from .control_api import STATE, add_control_routes
 from .respond import Call, CutConnection, Wire, before_answer, error_response
 from .script import ScriptError, matches, parse_header_script, roll
@@ -136,5 +136,16 @@ def create_app(state: FakeState | None = None) -> web.Application:
     for version in ("/v1beta", "/v1"):  # google-genai >= 1.x defaults to v1
         post(version + "/models/{target}", endpoint(state, ge, gemini_wire.handle, gemini_wire.target))
     app.router.add_get("/v1beta/models", endpoint(state, ge, gemini_wire.models))
+    post("/v2/chat", endpoint(state, cohere_wire.WIRE, cohere_wire.chat))
+    post("/v2/embed", endpoint(state, cohere_wire.WIRE, cohere_wire.embed))
+    bedrock = "/model/{model}/"
+    for action, handler in (("converse", bedrock_wire.converse), ("converse-stream", bedrock_wire.converse)):
+        post(bedrock + action, endpoint(state, bedrock_wire.WIRE, handler, bedrock_wire.target))
+    post(bedrock + "invoke", endpoint(state, bedrock_wire.WIRE, bedrock_wire.invoke, bedrock_wire.target))
+    vertex = "/v1/projects/{project}/locations/{region}/publishers/{publisher}/models/{target}"
+    google = vertex.replace("{publisher}", "google")
+    post(google, endpoint(state, ge, vertex_wire.generate, vertex_wire.target))
+    post(vertex, endpoint(state, vertex_wire.WIRE, vertex_wire.predict, vertex_wire.target))
+    post("/token", vertex_wire.token_handler(state))
     add_control_routes(app)
     return app

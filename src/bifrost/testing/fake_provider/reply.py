@@ -55,6 +55,18 @@ def content_text(content: Any) -> str:
     return ""
 
 
+def messages_input(messages: Any, chars: int = 0) -> tuple[int, str]:
+    """(characters of the prompt, text of the last user turn) of a role/content message list."""
+    last_user = ""
+    for message in messages or ():
+        if isinstance(message, dict):
+            text = content_text(message.get("content"))
+            chars += len(text)
+            if message.get("role") == "user":
+                last_user = text
+    return chars, last_user
+
+
 def split_words(text: str) -> list[str]:
     """Stream pieces: each word with its trailing space; joined they give ``text`` back."""
     words = text.split(" ")

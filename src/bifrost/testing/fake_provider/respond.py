@@ -117,12 +117,15 @@ def _fault_at(script: Script, name: str, count: int) -> int:
     return -1 if value is None else min(int(value), count)
 
 
-async def send_events(call: Call, events: list[bytes]) -> web.StreamResponse:
-    """Send pre-encoded SSE frames, applying the script's stream faults and delays."""
+async def send_events(
+    call: Call, events: list[bytes], content_type: str = "text/event-stream"
+) -> web.StreamResponse:
+    """Send pre-encoded frames (SSE, or another framing), applying the script's stream faults and delays."""
     script = call.script or {}
     resp = web.StreamResponse(headers=extra_headers(script))
-    resp.content_type = "text/event-stream"
-    resp.charset = "utf-8"
+    resp.content_type = content_type
+    if content_type.startswith("text/"):
+        resp.charset = "utf-8"
     resp.headers["Cache-Control"] = "no-cache"
     await resp.prepare(call.request)
     count = len(events)

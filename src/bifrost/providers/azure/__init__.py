@@ -1,0 +1,1 @@
+"""Azure OpenAI: the OpenAI wire on per-deployment URLs, with the `api-key` header."""

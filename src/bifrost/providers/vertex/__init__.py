@@ -1,0 +1,1 @@
+"""Vertex AI: Anthropic (rawPredict) and Gemini models on Google Cloud, service-account auth."""
