@@ -24,6 +24,7 @@ OPENAI_TO_GEMINI = "openai-to-gemini"
 RESPONSES_TO_OPENAI = "responses-to-openai"
 RESPONSES_TO_ANTHROPIC = "responses-to-anthropic"
 RESPONSES_TO_CHAT = "responses-to-chat-only"
+RESPONSES_TO_GEMINI = "responses-to-gemini"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +50,12 @@ COLUMNS: tuple[Column, ...] = (
         RESPONSES_TO_CHAT, "Responses → chat-only OpenAI-compatible", "openai SDK `responses`, `/v1`",
         "groq/llama-3.1-8b-instant",
     ),
+    Column(RESPONSES_TO_GEMINI, "Responses → Gemini", "openai SDK `responses`, `/v1`", f"gemini/{GEMINI}"),
 )
 COLUMN_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
-RESPONSES_COLUMNS: tuple[str, ...] = (RESPONSES_TO_OPENAI, RESPONSES_TO_ANTHROPIC, RESPONSES_TO_CHAT)
+RESPONSES_COLUMNS: tuple[str, ...] = (
+    RESPONSES_TO_OPENAI, RESPONSES_TO_ANTHROPIC, RESPONSES_TO_CHAT, RESPONSES_TO_GEMINI
+)
 CHAT_COLUMNS: tuple[str, ...] = tuple(key for key in COLUMN_KEYS if key not in RESPONSES_COLUMNS)
 ANTHROPIC_ROUTE: tuple[str, ...] = (ANTHROPIC_NATIVE, ANTHROPIC_TO_OPENAI)
 
@@ -176,7 +180,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         "responses: built-in tools",
         "`web_search` to a provider without it: a 400 naming tool and provider, nothing sent upstream",
-        (RESPONSES_TO_ANTHROPIC, RESPONSES_TO_CHAT),
+        (RESPONSES_TO_ANTHROPIC, RESPONSES_TO_CHAT, RESPONSES_TO_GEMINI),
     ),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)

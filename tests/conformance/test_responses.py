@@ -15,12 +15,20 @@ from conftest import GatewayProcess
 from openapi_schema import validate_openai
 from responses_api.helpers import check_response, client, stream_events
 
-from .matrix import RESPONSES_TO_ANTHROPIC, RESPONSES_TO_CHAT, RESPONSES_TO_OPENAI, cells, column
+from .matrix import (
+    RESPONSES_TO_ANTHROPIC,
+    RESPONSES_TO_CHAT,
+    RESPONSES_TO_GEMINI,
+    RESPONSES_TO_OPENAI,
+    cells,
+    column,
+)
 
 PATHS = {
     RESPONSES_TO_OPENAI: "/v1/responses",
     RESPONSES_TO_ANTHROPIC: "/v1/messages",
     RESPONSES_TO_CHAT: "/v1/chat/completions",
+    RESPONSES_TO_GEMINI: "/v1beta/models/",  # + {model}:generateContent / :streamGenerateContent
 }
 TOOL = {"type": "function", "name": "lookup", "description": "Look a word up",
         "parameters": {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]}}
@@ -36,7 +44,9 @@ def create(gw: GatewayProcess, **kwargs: Any) -> dict[str, Any]:
 
 
 def sent(fake: FakeProvider, col: str) -> dict[str, Any]:
-    body: dict[str, Any] = [r for r in fake.control.log() if r["path"] == PATHS[col]][-1]["body"]
+    path = PATHS[col]
+    received = [r for r in fake.control.log() if r["path"] == path or (path.endswith("/") and path in r["path"])]
+    body: dict[str, Any] = received[-1]["body"]
     return body
 
 
@@ -51,6 +61,8 @@ def test_plain(gateway: GatewayProcess, fake: FakeProvider, col: str) -> None:
         assert upstream == {"model": "gpt-4o-mini", "input": "Say hello in French", "instructions": "One word."}
     elif col == RESPONSES_TO_ANTHROPIC:
         assert upstream["system"] == "One word."
+    elif col == RESPONSES_TO_GEMINI:
+        assert "One word." in json.dumps(upstream["systemInstruction"])
     else:
         assert upstream["messages"][0] == {"role": "system", "content": "One word."}
 
@@ -76,7 +88,7 @@ def test_function_tools(gateway: GatewayProcess, fake: FakeProvider, col: str) -
     final = create(gateway, model=column(col).model, previous_response_id=first["id"], tools=[TOOL],
                    input=[{"type": "function_call_output", "call_id": "call_7", "output": "a door"}])
     assert final["output"][-1]["content"][0]["text"] == "A gateway is a door."
-    assert "call_7" in json.dumps(sent(fake, col))
+    assert ("functionResponse" if col == RESPONSES_TO_GEMINI else "call_7") in json.dumps(sent(fake, col))
 
 
 @pytest.mark.parametrize("col", cells("responses: structured output"))
@@ -92,6 +104,8 @@ def test_structured_output(gateway: GatewayProcess, fake: FakeProvider, col: str
     elif col == RESPONSES_TO_CHAT:
         expected = {"type": "json_schema", "json_schema": {"name": "count", "schema": schema}}
         assert upstream["response_format"] == expected
+    elif col == RESPONSES_TO_GEMINI:
+        assert upstream["generationConfig"]["responseMimeType"] == "application/json"
     else:
         assert json.dumps(schema, separators=(",", ":")) in upstream["system"]
 
@@ -103,7 +117,8 @@ def test_reasoning(gateway: GatewayProcess, fake: FakeProvider, col: str) -> Non
     item = next(i for i in body["output"] if i["type"] == "reasoning")
     assert item["summary"][0]["text"] == "two plus two"
     upstream = sent(fake, col)
-    assert (upstream.get("reasoning") or upstream.get("thinking") or upstream.get("reasoning_effort")) is not None
+    gemini = (upstream.get("generationConfig") or {}).get("thinkingConfig")
+    assert (upstream.get("reasoning") or upstream.get("thinking") or upstream.get("reasoning_effort") or gemini)
 
 
 @pytest.mark.parametrize("col", cells("responses: images"))
