@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -214,3 +215,28 @@ def openai_config(fake_url: str, extra_models: Sequence[str] = (), **overrides: 
         },
     }
     return _merge(config, overrides)
+
+
+JS_DIR = Path(__file__).resolve().parent / "js"
+
+
+def node_with_packages(package: str, what: str) -> str:
+    """The ``node`` binary once ``tests/js`` has its npm packages (``npm install`` when `package` is missing);
+    skips the calling test, printing why, without node/npm or when the install fails."""
+    import pytest
+
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        reason = f"node or npm is not installed: {what} needs both"
+        print(reason)
+        pytest.skip(reason)
+    if not (JS_DIR / "node_modules" / package / "package.json").exists():
+        done = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund"],
+            cwd=JS_DIR, capture_output=True, text=True, timeout=300, check=False,
+        )
+        if done.returncode != 0:
+            reason = f"npm install failed (exit {done.returncode}): {done.stderr[-2000:]}"
+            print(reason)
+            pytest.skip(reason)
+    return node

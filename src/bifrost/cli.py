@@ -214,6 +214,7 @@ async def run_worker(
     if announce:
         _report(config)
         log.info("listening on http://%s:%d", host, port)
+        _flush_logs()  # the start-up report is written before the first request (a health check) is answered
     else:
         log.info("worker %d serving", os.getpid())
     if bound is not None:

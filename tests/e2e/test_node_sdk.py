@@ -8,36 +8,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from bifrost.testing.fake_provider import FakeProvider
-from harness import GatewayFactory, openai_config
-
-JS_DIR = Path(__file__).resolve().parents[1] / "js"
+from harness import JS_DIR, GatewayFactory, node_with_packages, openai_config
 
 
 @pytest.fixture(scope="session")
 def node_sdk() -> str:
     """Path of the ``node`` binary once the openai package is installed; skips without node or npm."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        reason = "node or npm is not installed: the Node SDK test needs both"
-        print(reason)
-        pytest.skip(reason)
-    if not (JS_DIR / "node_modules" / "openai" / "package.json").exists():
-        done = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund"],
-            cwd=JS_DIR, capture_output=True, text=True, timeout=300, check=False,
-        )
-        if done.returncode != 0:
-            reason = f"npm install failed (exit {done.returncode}): {done.stderr[-2000:]}"
-            print(reason)
-            pytest.skip(reason)
-    return node
+    return node_with_packages("openai", "the Node SDK test")
 
 
 def test_guide_javascript_example(node_sdk: str, fake: FakeProvider, start_gateway: GatewayFactory) -> None:

@@ -51,7 +51,7 @@ class KeyConfig:
         return self.value is not None
 
     def serves(self, model: str) -> bool:
-        return not self.models or model in self.models
+        return not self.models or not model or model in self.models  # no model (files, batches): any key
 
     def __repr__(self) -> str:  # never the value
         return (
@@ -95,6 +95,8 @@ class ProviderConfig:
     is_key_less: bool = False
     # provider specifics (azure deployments, bedrock region)
     meta_config: dict[str, Any] = field(default_factory=dict)
+    # Responses API: "native" (the upstream has /v1/responses: passed through) or "via_chat" (translated)
+    responses: str = "via_chat"
 
     @property
     def models(self) -> list[str]:
@@ -133,12 +135,18 @@ class StateStoreConfig:
 
 
 @dataclass(slots=True)
+class ResponsesStoreConfig:
+    ttl_s: float = 30 * 86400.0  # how long a served response stays available to previous_response_id
+
+
+@dataclass(slots=True)
 class Config:
     providers: dict[str, ProviderConfig] = field(default_factory=dict)  # config order kept
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
     client: ClientConfig = field(default_factory=ClientConfig)
     logs_store: LogsStoreConfig = field(default_factory=LogsStoreConfig)
     state_store: StateStoreConfig = field(default_factory=StateStoreConfig)
+    responses_store: ResponsesStoreConfig = field(default_factory=ResponsesStoreConfig)
     mcp: MCPConfig | None = None  # bifrost.mcp.config reads and validates it
     governance: dict[str, Any] | None = None
     governance_rules: Any = None  # bifrost.governance.config.GovernanceConfig when the section is present

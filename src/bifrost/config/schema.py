@@ -23,6 +23,7 @@ from bifrost.config.model import (
     LogsStoreConfig,
     NetworkConfig,
     ProviderConfig,
+    ResponsesStoreConfig,
     StateStoreConfig,
 )
 from bifrost.config.reader import Obj, Reader, did_you_mean, env_var_name, index, join, shown
@@ -40,6 +41,7 @@ ROOT_FIELDS = (
     "client",
     "logs_store",
     "state_store",
+    "responses_store",
     "mcp",
     "governance",
 )
@@ -49,6 +51,7 @@ PROVIDER_FIELDS = (
     "concurrency_and_buffer_size",
     "custom_provider_config",
     "meta_config",
+    "responses",
 )
 KEY_FIELDS = ("name", "value", "models", "weight", "aliases", *KEY_CONFIGS)
 NETWORK_FIELDS = _names(NetworkConfig)
@@ -93,6 +96,7 @@ def build_config(data: Any, env: Mapping[str, str], source: str | None = None) -
         config.client = _client(r, root.obj("client", CLIENT_FIELDS))
         config.logs_store = _logs_store(r, root.obj("logs_store", LOGS_STORE_FIELDS))
         config.state_store = _state_store(r, root.obj("state_store", ("type", "config", "fail_open")))
+        config.responses_store = _responses_store(r, root.obj("responses_store", ("ttl",)))
         config.mcp = parse_mcp(r, root)
         config.governance = _free_object(r, root, "governance")
         if config.governance is not None:
@@ -144,7 +148,23 @@ def _provider(r: Reader, name: str, value: Any, path: str) -> ProviderConfig | N
         custom=custom,
         is_key_less=is_key_less,
         meta_config=_meta_config(r, sec),
+        responses=_responses_mode(r, sec, name, base_type),
     )
+
+
+RESPONSES_MODES = ("native", "via_chat")
+
+
+def _responses_mode(r: Reader, sec: Obj, name: str, base_type: str) -> str:
+    """OpenAI itself has the Responses API; every other provider is translated unless the config says so."""
+    default = "native" if name == "openai" else "via_chat"
+    if "responses" not in sec:
+        return default
+    mode = r.choice(sec.get("responses"), sec.path("responses"), RESPONSES_MODES)
+    if mode == "native" and base_type != "openai":
+        r.error(sec.path("responses"), f"'native' needs an OpenAI-compatible provider ({name} is {base_type})")
+        return default
+    return mode or default
 
 
 def _check_provider_name(r: Reader, name: str, path: str, *, custom_given: bool) -> None:
@@ -449,6 +469,24 @@ def _state_store(r: Reader, sec: Obj | None) -> StateStoreConfig:
     if kind is not None and settings is not None:
         store.type = kind
         store.url = _url(r, settings, "url", ("redis", "rediss", "unix"))
+    return store
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|m|h|d)")
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _responses_store(r: Reader, sec: Obj | None) -> ResponsesStoreConfig:
+    store = ResponsesStoreConfig()
+    if sec is None or "ttl" not in sec:
+        return store
+    value, path = sec.get("ttl"), sec.path("ttl")
+    match = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None or float(match.group(1)) <= 0:
+        got = shown(value) if isinstance(value, str) else repr(value)
+        r.error(path, f'must be a positive duration such as "30d", "12h", "90m" or "45s", got {got}')
+        return store
+    store.ttl_s = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     return store
 
 

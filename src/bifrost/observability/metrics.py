@@ -77,6 +77,7 @@ _PATHS = {
     ("openai", "text"): "/v1/completions",
     ("openai", "embedding"): "/v1/embeddings",
     ("openai", "list_models"): "/v1/models",
+    ("openai", "responses"): "/v1/responses",
     ("anthropic", "messages"): "/anthropic/v1/messages",
     ("anthropic", "chat"): "/anthropic/v1/messages",
 }

@@ -171,23 +171,38 @@ class Provider:
             raise upstream_unreachable(self.name, _describe(exc)) from None
 
     async def open_stream(
-        self, url: str, payload: bytes, headers: dict[str, str], key: KeyConfig | None
+        self,
+        url: str,
+        payload: bytes | None,
+        headers: dict[str, str],
+        key: KeyConfig | None,
+        method: str = "POST",
+        follow_redirects: bool = True,
     ) -> aiohttp.ClientResponse:
-        """POST a streaming request; an error status is read and raised, a 2xx response is returned open."""
+        """Send a request whose answer is read as it comes; an error status is read and raised, a 2xx response
+        is returned open. Without `follow_redirects` a redirect is an error (502)."""
         assert self.session is not None
         try:
-            resp = await self.session.post(url, data=payload, headers=headers, timeout=self._stream_timeout)
+            resp = await self.session.request(
+                method, url, data=payload, headers=headers, timeout=self._stream_timeout,
+                allow_redirects=follow_redirects,
+            )
         except TimeoutError:
             raise upstream_timeout(self.name, self.request_timeout) from None
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise upstream_unreachable(self.name, _describe(exc)) from None
-        if resp.status >= 400:
+        if resp.status >= 400 or (resp.status >= 300 and not follow_redirects):
             try:
                 data = await resp.read()
             except (aiohttp.ClientError, TimeoutError):
                 data = b""
             finally:
                 resp.release()
+            if resp.status < 400:
+                raise GatewayError(
+                    502, f"{self.name} answered a redirect (HTTP {resp.status}), which is not followed",
+                    provider=self.name,
+                )
             raise self.error_from(resp.status, data, resp.headers, key)
         return resp
 

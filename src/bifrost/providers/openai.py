@@ -6,6 +6,7 @@ gateway does not know reaches the upstream untouched, so new OpenAI parameters w
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,9 +15,47 @@ import aiohttp
 
 from bifrost.config.model import ClientConfig, KeyConfig, ProviderConfig
 from bifrost.core.context import RequestContext
-from bifrost.core.errors import GatewayError
+from bifrost.core.errors import GatewayError, upstream_timeout
 from bifrost.providers.base import ChatStream, Provider, StreamEvent, encode_request
 from bifrost.providers.sse import event_data, iter_events
+
+_FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
+# what a pass-through answer keeps of the upstream's headers
+_KEPT_HEADERS = ("Content-Type", "Content-Disposition", "Content-Encoding", "openai-processing-ms", "x-request-id")
+
+
+class RawStream(ChatStream):
+    """A passed-through answer (any endpoint): status, the headers worth keeping, and the body as it arrives."""
+
+    __slots__ = ("headers", "status")
+
+    def __init__(self, provider: str, resp: aiohttp.ClientResponse, idle_timeout: float) -> None:
+        super().__init__(provider, "", _body_chunks(resp, provider, idle_timeout))
+        self.status = resp.status
+        self.headers = {name: resp.headers[name] for name in _KEPT_HEADERS if name in resp.headers}
+
+
+async def _body_chunks(resp: aiohttp.ClientResponse, provider: str, idle_timeout: float) -> AsyncIterator[StreamEvent]:
+    protocol = resp.connection.protocol if resp.connection is not None else None
+    if protocol is not None:
+        protocol.read_timeout = idle_timeout
+    empty: dict[str, Any] = {}
+    try:
+        while True:
+            try:
+                data = await resp.content.readany()
+            except (aiohttp.ServerTimeoutError, TimeoutError):
+                raise GatewayError(
+                    504, f"{provider} stalled: no data for {idle_timeout:g}s", provider=provider
+                ) from None
+            except aiohttp.ClientError as exc:
+                raise GatewayError(502, f"{provider} broke off: {type(exc).__name__}", provider=provider) from None
+            if not data:
+                return
+            yield empty, data
+    finally:
+        resp.release()
+
 
 # provider -> (public base URL, path prefix before /chat/completions)
 DEFAULT_ENDPOINTS: dict[str, tuple[str, str]] = {
@@ -59,8 +98,9 @@ class OpenAICompatibleProvider(Provider):
         if config.network.base_url:
             # a configured base URL may or may not already end in /v1
             prefix = "" if self.base_url.endswith("/v1") else "/v1"
-        root = self.base_url + prefix
+        root = self.api_root = self.base_url + prefix
         self.chat_url = root + "/chat/completions"
+        self.responses_url = root + "/responses"
         self.completions_url = root + "/completions"
         self.embeddings_url = root + "/embeddings"
         self.models_url = root + "/models"
@@ -119,6 +159,53 @@ class OpenAICompatibleProvider(Provider):
         result = await self._call(self.embeddings_url, body, model, key, ctx)
         assert isinstance(result, dict)
         return result
+
+    async def responses(
+        self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
+    ) -> dict[str, Any] | ChatStream:
+        """The Responses API passed through (``"responses": "native"``): only `model` is rewritten."""
+        payload = encode_request({**body, "model": model})
+        headers = self.request_headers(key, ctx)
+        if ctx.stream:
+            return await self.stream_from(self.responses_url, payload, headers, key, model, self._responses_events)
+        return await self.post_json(self.responses_url, payload, headers, key)
+
+    async def _responses_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
+        """Responses stream events byte for byte; a stream that ends without a final event is an error."""
+        finished = False
+        try:
+            async for block in iter_events(resp, self.name, self.idle_timeout):
+                data = event_data(block)
+                if data is None or data == b"[DONE]":
+                    continue
+                event = self.parse_json(data, "a stream event")
+                if event.get("type") in _FINAL_RESPONSE_EVENTS:
+                    finished = True
+                yield event, block + b"\n\n"
+            if not finished:
+                raise GatewayError(502, f"{self.name} ended the stream before it finished", provider=self.name)
+        finally:
+            resp.release()
+
+    async def forward(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        payload: bytes | None,
+        headers: dict[str, str],
+        key: KeyConfig | None,
+        ctx: RequestContext,
+    ) -> RawStream:
+        """Any other OpenAI endpoint, passed through: the answer's status, headers and body, piped as it comes."""
+        url = self.api_root + path + ("?" + query if query else "")
+        upstream_headers = {**self.request_headers(key, ctx), **headers}
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                resp = await self.open_stream(url, payload, upstream_headers, key, method, follow_redirects=False)
+        except TimeoutError:
+            raise upstream_timeout(self.name, self.request_timeout) from None
+        return RawStream(self.name, resp, self.idle_timeout)
 
     async def _call(
         self, url: str, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext

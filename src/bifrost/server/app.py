@@ -7,9 +7,11 @@ from aiohttp import web
 
 from bifrost.config.model import Config
 from bifrost.core.context import request_id
-from bifrost.core.errors import GatewayError
+from bifrost.responses.store import MemoryStore, ResponseStore
 from bifrost.server.gateway import Gateway, Observer
 from bifrost.server.routes.openai import OpenAIRoutes
+from bifrost.server.routes.passthrough import PassthroughRoutes, not_found
+from bifrost.server.routes.responses import ResponsesRoutes
 
 GATEWAY_KEY = web.AppKey("gateway", Gateway)
 
@@ -20,10 +22,12 @@ def create_app(config: Config, observer: Observer | None = None) -> web.Applicat
     app = web.Application(client_max_size=gateway.max_body)
     app[GATEWAY_KEY] = gateway
     OpenAIRoutes(gateway).register(app)
+    ResponsesRoutes(gateway, ResponseStore(MemoryStore(), config.responses_store.ttl_s)).register(app)
     _register_optional_routes(app, gateway)
     from bifrost.governance import install as install_governance
 
     install_governance(app, gateway, observer)  # before the catch-all: its admin routes live under /api/
+    PassthroughRoutes(gateway).register(app)  # after every other route under the OpenAI prefixes
     metrics = getattr(observer, "metrics", None)
     if metrics is not None:
         from bifrost.observability.routes import register_routes
@@ -73,18 +77,7 @@ async def _health(request: web.Request) -> web.Response:
 
 
 async def _not_found(request: web.Request) -> web.Response:
-    exc = GatewayError(
-        404,
-        f"Unknown route: {request.method} {request.path}. OpenAI routes live under /openai/v1, /openai or /v1 "
-        "(e.g. POST /openai/v1/chat/completions); see the README for every endpoint.",
-        code="route_not_found",
-    )
-    return web.Response(
-        status=404,
-        body=orjson.dumps({"error": exc.openai_error()}),
-        content_type="application/json",
-        headers={"x-request-id": request_id(request.headers)},
-    )
+    return not_found(request)
 
 
 def _dumps(obj: object) -> str:

@@ -198,15 +198,19 @@ class Gateway:
             ctx.direct_key = _client_key(headers.get("Authorization"), headers.get("x-api-key"))
         return ctx
 
-    async def read_json(self, request: web.Request) -> dict[str, Any]:
-        """The request body as a JSON object, or a 400/413 that says what to fix."""
+    async def read_body(self, request: web.Request) -> bytes:
+        """The raw request body within the size limit (413 past it)."""
         length = request.content_length
         if length is not None and length > self.max_body:
             raise self._too_large(length)
         try:
-            raw = await request.read()
+            return await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise self._too_large(None) from None
+
+    async def read_json(self, request: web.Request) -> dict[str, Any]:
+        """The request body as a JSON object, or a 400/413 that says what to fix."""
+        raw = await self.read_body(request)
         if not raw:
             raise bad_request(
                 "The request body is empty: send a JSON object such as "

@@ -10,7 +10,16 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from . import anthropic_wire, bedrock_wire, cohere_wire, gemini_wire, openai_wire, vertex_wire
+from . import (
+    anthropic_wire,
+    bedrock_wire,
+    cohere_wire,
+    gemini_wire,
+    media_wire,
+    openai_wire,
+    responses_wire,
+    vertex_wire,
+)
 from .control_api import STATE, add_control_routes
 from .respond import Call, CutConnection, Wire, before_answer, error_response
 from .script import ScriptError, matches, parse_header_script, roll
@@ -52,7 +61,9 @@ async def _serve(
     raw = await request.read()
     body: Any = None
     bad_json = False
-    if raw:
+    if raw and request.content_type.startswith("multipart/"):
+        body = media_wire.multipart_summary(raw, request.headers.get("Content-Type", ""))
+    elif raw:
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -147,5 +158,27 @@ def create_app(state: FakeState | None = None) -> web.Application:
     post(google, endpoint(state, ge, vertex_wire.generate, vertex_wire.target))
     post(vertex, endpoint(state, vertex_wire.WIRE, vertex_wire.predict, vertex_wire.target))
     post("/token", vertex_wire.token_handler(state))
+    rw, get, delete = responses_wire.WIRE, app.router.add_get, app.router.add_delete
+    post("/v1/responses", endpoint(state, rw, responses_wire.create))
+    post("/v1/responses/input_tokens", endpoint(state, rw, responses_wire.input_tokens))
+    get("/v1/responses/{id}", endpoint(state, rw, responses_wire.retrieve))
+    delete("/v1/responses/{id}", endpoint(state, rw, responses_wire.delete))
+    post("/v1/responses/{id}/cancel", endpoint(state, rw, responses_wire.cancel))
+    get("/v1/responses/{id}/input_items", endpoint(state, rw, responses_wire.input_items))
+    post("/v1/audio/speech", endpoint(state, oa, media_wire.speech))
+    post("/v1/audio/transcriptions", endpoint(state, oa, media_wire.transcription))
+    post("/v1/audio/translations", endpoint(state, oa, media_wire.transcription))
+    post("/v1/images/generations", endpoint(state, oa, media_wire.image))
+    post("/v1/images/edits", endpoint(state, oa, media_wire.image))
+    post("/v1/moderations", endpoint(state, oa, media_wire.moderation))
+    post("/v1/files", endpoint(state, oa, media_wire.upload_file))
+    get("/v1/files", endpoint(state, oa, media_wire.list_files))
+    get("/v1/files/{id}", endpoint(state, oa, media_wire.get_file))
+    get("/v1/files/{id}/content", endpoint(state, oa, media_wire.file_content))
+    delete("/v1/files/{id}", endpoint(state, oa, media_wire.delete_file))
+    post("/v1/batches", endpoint(state, oa, media_wire.create_batch))
+    get("/v1/batches", endpoint(state, oa, media_wire.list_batches))
+    get("/v1/batches/{id}", endpoint(state, oa, media_wire.get_batch))
+    post("/v1/batches/{id}/cancel", endpoint(state, oa, media_wire.get_batch))
     add_control_routes(app)
     return app

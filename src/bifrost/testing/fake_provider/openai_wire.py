@@ -97,6 +97,8 @@ def chat_completion(plan: Plan, model: str) -> dict[str, Any]:
         "content": plan.text if plan.text or not plan.tool_calls else None,
         "refusal": None,
     }
+    if plan.thinking is not None:  # the de-facto field of OpenAI-compatible reasoning servers (vLLM, DeepSeek)
+        message["reasoning_content"] = plan.thinking
     if plan.tool_calls:
         message["tool_calls"] = [
             {
@@ -137,6 +139,8 @@ def chat_chunks(plan: Plan, model: str, include_usage: bool) -> list[bytes]:
 
     first = {"role": "assistant", "content": "" if plan.text or not plan.tool_calls else None}
     events = [chunk(first)]
+    if plan.thinking is not None:
+        events.extend(chunk({"reasoning_content": word}) for word in split_words(plan.thinking))
     events.extend(chunk({"content": word}) for word in split_words(plan.text))
     for index, call in enumerate(plan.tool_calls):
         head = {

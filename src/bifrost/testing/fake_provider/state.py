@@ -40,7 +40,9 @@ class Record:
 class FakeState:
     """Everything the control API can see or change."""
 
-    __slots__ = ("cancelled", "in_flight", "log", "max_in_flight", "scripts", "total")
+    __slots__ = (
+        "batches", "cancelled", "files", "in_flight", "log", "max_in_flight", "responses", "scripts", "total",
+    )
 
     def __init__(self) -> None:
         self.scripts = ScriptBook()
@@ -49,6 +51,9 @@ class FakeState:
         self.in_flight = 0
         self.max_in_flight = 0
         self.cancelled = 0
+        self.responses: dict[str, Any] = {}  # stored Responses: id -> (response, input items, time)
+        self.files: dict[str, Any] = {}  # id -> (file object, bytes)
+        self.batches: dict[str, Any] = {}
 
     def reset(self) -> None:
         self.scripts.clear()
@@ -56,6 +61,9 @@ class FakeState:
         self.total = 0
         self.max_in_flight = self.in_flight
         self.cancelled = 0
+        self.responses.clear()
+        self.files.clear()
+        self.batches.clear()
 
     def stats(self) -> dict[str, int]:
         return {
