@@ -156,7 +156,11 @@ class Provider:
         """POST and read the whole answer within the request timeout."""
         assert self.session is not None
         try:
-            async with self.session.post(url, data=payload, headers=headers, timeout=self._timeout) as resp:
+            async with self.session.post(
+                url, data=payload, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as resp:
+                if resp.status >= 300:
+                    return resp.status, await read_error_body(resp), resp.headers
                 return resp.status, await resp.read(), resp.headers
         except TimeoutError:
             raise upstream_timeout(self.name, self.request_timeout) from None
@@ -176,14 +180,16 @@ class Provider:
         """POST a streaming request; an error status is read and raised, a 2xx response is returned open."""
         assert self.session is not None
         try:
-            resp = await self.session.post(url, data=payload, headers=headers, timeout=self._stream_timeout)
+            resp = await self.session.post(
+                url, data=payload, headers=headers, timeout=self._stream_timeout, allow_redirects=False
+            )
         except TimeoutError:
             raise upstream_timeout(self.name, self.request_timeout) from None
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise upstream_unreachable(self.name, _describe(exc)) from None
-        if resp.status >= 400:
+        if resp.status >= 300:
             try:
-                data = await resp.read()
+                data = await read_error_body(resp)
             except (aiohttp.ClientError, TimeoutError):
                 data = b""
             finally:
@@ -194,11 +200,25 @@ class Provider:
     def error_from(
         self, status: int, data: bytes, headers: CIMultiDictProxy[str] | dict[str, str], key: KeyConfig | None
     ) -> GatewayError:
-        """An upstream's error answer, status and message kept, provider named, secrets removed."""
+        """An upstream's error answer, status and message kept, provider named, secrets removed.
+
+        A redirect is never followed (it would carry the key elsewhere): it is a 502 naming the provider."""
+        if 300 <= status < 400:
+            return GatewayError(
+                502,
+                f"{self.name} answered with a redirect (HTTP {status}); the gateway does not follow upstream "
+                "redirects: check providers." + self.name + ".network_config.base_url",
+                provider=self.name,
+                code="upstream_redirect",
+                retryable=False,
+            )
         message, etype, code, param = self.parse_error(data)
         if not message:
             snippet = data[:300].decode("utf-8", "replace").strip() or "no body"
             message = f"{self.name} answered HTTP {status}: {snippet}"
+        elif len(message) > ERROR_MESSAGE_MAX_CHARS:
+            cut = len(message) - ERROR_MESSAGE_MAX_CHARS
+            message = message[:ERROR_MESSAGE_MAX_CHARS] + f"...[truncated {cut} chars]"
         if key is not None and key.value and key.value in message:
             message = message.replace(key.value, "***")
         retryable = None
@@ -289,6 +309,25 @@ class Provider:
             if isinstance(exc, TimeoutError):
                 raise upstream_timeout(self.name, self.request_timeout) from None
             raise
+
+
+ERROR_BODY_MAX_BYTES = 1024 * 1024  # an upstream error body is read up to this, the rest is dropped
+ERROR_MESSAGE_MAX_CHARS = 4096  # an upstream error message passed on to the client and the logs
+
+
+async def read_error_body(resp: aiohttp.ClientResponse) -> bytes:
+    """At most ERROR_BODY_MAX_BYTES of an upstream error answer (a bigger body is cut and the connection
+    closed rather than drained)."""
+    data = await resp.content.read(ERROR_BODY_MAX_BYTES)
+    while len(data) < ERROR_BODY_MAX_BYTES and not resp.content.at_eof():
+        more = await resp.content.read(ERROR_BODY_MAX_BYTES - len(data))
+        if not more:
+            break
+        data += more
+    if not resp.content.at_eof():
+        resp.close()  # do not read (or keep) the rest
+        return data + b"...[truncated]"
+    return data
 
 
 def encode_request(body: dict[str, Any]) -> bytes:

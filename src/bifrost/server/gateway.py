@@ -12,6 +12,8 @@ import math
 import time
 from typing import Any, Protocol
 
+import aiohttp
+import aiohttp.http_exceptions
 import orjson
 from aiohttp import web
 
@@ -21,6 +23,7 @@ from bifrost.core.context import RequestContext, request_id
 from bifrost.core.engine import Engine
 from bifrost.core.errors import GatewayError, bad_request
 from bifrost.core.routing import Router
+from bifrost.core.secrets import add_secrets, clean_text, config_secrets, scrub
 from bifrost.observability.record import RequestRecord
 from bifrost.providers.base import Provider
 from bifrost.providers.registry import build_providers
@@ -79,6 +82,7 @@ class Gateway:
         self.engine = Engine(self.providers)
         self.observer: Observer = observer or _QuietObserver()
         self.max_body = int(config.client.max_request_body_size_mb * 1024 * 1024)
+        self.body_timeout = config.client.body_read_timeout_seconds
         self.allow_direct_keys = config.client.allow_direct_keys
         self.prom_labels = {f"x-bf-prom-{label.lower()}": label for label in config.client.prometheus_labels}
         # prompts and answers are kept on the record only where something reads them: the log store, or
@@ -92,12 +96,9 @@ class Gateway:
         self.state: StateStore = create_state_store(config.state_store.type, config.state_store.url)
         self.governor: Any = None  # governance.Governor, set by governance.install when configured
         self._background: set[asyncio.Task[None]] = set()
-        # every configured secret, longest first, so error text can be scrubbed before it leaves
-        self.secrets = tuple(sorted(
-            {k.value for p in config.providers.values() for k in p.keys if k.value and len(k.value) >= 4}
-            | set(config.mcp.secrets() if config.mcp is not None else ()),
-            key=len, reverse=True,
-        ))
+        # every configured secret (and every 8-character run of one) is scrubbed from what leaves the gateway
+        self.secrets = tuple(config_secrets(config))
+        add_secrets(self.secrets)
         self.catalog = ModelCatalog(self.providers)
         # MCP (bifrost.mcp): None when no MCP client is configured, and the SDK is then never imported
         self.mcp: Any = None
@@ -142,12 +143,19 @@ class Gateway:
         await self.state.close()
 
     def redact(self, exc: GatewayError, ctx: RequestContext) -> GatewayError:
-        """Remove every secret (configured keys, the client's own key) from an error and its record."""
-        secrets = (*self.secrets, ctx.direct_key) if ctx.direct_key else self.secrets
-        exc.message = _scrub(exc.message, secrets)
+        """Remove every secret (configured ones, the client's own key) from every field of an error and
+        from its record's attempts."""
+        key = ctx.direct_key
+        exc.message = scrub(exc.message, key)
+        if exc.type:
+            exc.type = scrub(exc.type, key)
+        if exc.code:
+            exc.code = scrub(exc.code, key)
+        if exc.param:
+            exc.param = scrub(exc.param, key)
         for attempt in ctx.record.attempts:
             if attempt.error:
-                attempt.error = _scrub(attempt.error, secrets)
+                attempt.error = scrub(attempt.error, key)
         return exc
 
     def failed(self, exc: GatewayError, ctx: RequestContext) -> dict[str, str]:
@@ -191,9 +199,9 @@ class Gateway:
                 if target and target.lower() not in BLOCKED_FORWARD_HEADERS:
                     ctx.extra_headers[target] = value
             elif lname == "x-bf-api-key":
-                ctx.pinned_key = value
+                ctx.pinned_key = clean_text(value)
             elif lname in self.prom_labels:
-                record.prom_labels[self.prom_labels[lname]] = value
+                record.prom_labels[self.prom_labels[lname]] = value  # cleaned where it is exported or stored
         if self.allow_direct_keys:
             ctx.direct_key = _client_key(headers.get("Authorization"), headers.get("x-api-key"))
         return ctx
@@ -204,9 +212,22 @@ class Gateway:
         if length is not None and length > self.max_body:
             raise self._too_large(length)
         try:
-            raw = await request.read()
+            async with asyncio.timeout(self.body_timeout):
+                raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise self._too_large(None) from None
+        except TimeoutError:
+            raise GatewayError(
+                408,
+                f"the request body did not arrive within {self.body_timeout:g}s "
+                "(client.body_read_timeout_seconds in config.json)",
+                code="request_timeout",
+            ) from None
+        except (aiohttp.http_exceptions.ContentEncodingError, aiohttp.ClientPayloadError) as exc:
+            raise bad_request(f"The request body could not be decoded: {exc}", code="bad_content_encoding") from None
+        except web.HTTPException as exc:  # aiohttp refused the body (e.g. a bad Content-Encoding)
+            status = exc.status if 400 <= exc.status < 500 else 400
+            raise GatewayError(status, exc.reason or "bad request body") from None
         if not raw:
             raise bad_request(
                 "The request body is empty: send a JSON object such as "
@@ -241,13 +262,6 @@ def json_answer(record: RequestRecord, body: dict[str, Any]) -> web.Response:
         "x-bifrost-provider": record.provider or "",
     }
     return web.Response(body=orjson.dumps(body), headers=headers)
-
-
-def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
 
 
 def _client_key(authorization: str | None, x_api_key: str | None) -> str | None:

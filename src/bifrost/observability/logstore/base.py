@@ -6,6 +6,7 @@ import abc
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import orjson
 
+from bifrost.core.secrets import clean_text
 from bifrost.observability.logging import redact
 from bifrost.observability.logstore.writer import BatchWriter
 from bifrost.observability.record import RequestRecord
@@ -167,67 +169,104 @@ class LogFilters:
 
 
 # ---- rows ------------------------------------------------------------------------------------------------
-def _redact(text: str | None) -> str | None:
-    return None if text is None else redact(text)
+# Rows are made safe when they are built: every text field is a string (a client's `"model": {"a": 1}` is
+# stored as its JSON), cleaned (invalid UTF-8 and control characters replaced: SQLite and PostgreSQL both
+# refuse them) and scrubbed of secrets; every number is a number. A row that still cannot be built is
+# dropped alone and counted (reason "bad_record").
+TEXT_MAX_CHARS = 1024  # identifiers, model names, error types: longer is a client's doing
 
 
-def _dump(value: Any) -> str | None:
+def _text(value: Any, limit: int = TEXT_MAX_CHARS) -> str | None:
     if value is None:
         return None
-    try:
-        text = (
-            value
-            if isinstance(value, str)
-            else orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-        )
-    except (TypeError, orjson.JSONEncodeError):
-        text = str(value)
-    text = redact(text)
-    if len(text) > CONTENT_MAX_CHARS:
-        text = text[:CONTENT_MAX_CHARS] + f"...[truncated {len(text) - CONTENT_MAX_CHARS} chars]"
+    if not isinstance(value, str):
+        try:
+            value = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except (TypeError, orjson.JSONEncodeError):
+            value = str(value)
+    text = redact(clean_text(value))
+    if len(text) > limit:
+        text = text[:limit] + f"...[truncated {len(text) - limit} chars]"
     return text
 
 
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _num(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return number if math.isfinite(number) else 0.0
+
+
+def _dump(value: Any) -> str | None:
+    return _text(value, CONTENT_MAX_CHARS)
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON column (attempts, labels) from already-cleaned values."""
+    return orjson.dumps(value, default=str).decode() if value else None
+
+
 def to_row(rec: RequestRecord, cost: float, include_content: bool) -> tuple[Any, ...]:
-    """One record as a tuple in COLUMNS order (secret values redacted; runs in the writer, off the hot path)."""
+    """One record as a tuple in COLUMNS order (safe and scrubbed; runs in the writer, off the hot path)."""
     attempts = [
         {
-            "provider": a.provider,
-            "model": a.model,
-            "key_name": a.key_name,
-            "status": a.status,
-            "error": _redact(a.error),
-            "latency_ms": round(a.latency_s * 1000, 3),
+            "provider": _text(a.provider),
+            "model": _text(a.model),
+            "key_name": _text(a.key_name),
+            "status": _int(a.status),
+            "error": _text(a.error, CONTENT_MAX_CHARS),
+            "latency_ms": round(_num(a.latency_s) * 1000, 3),
         }
         for a in rec.attempts
     ]
+    labels = {_text(k): _text(v) for k, v in rec.prom_labels.items()} if rec.prom_labels else None
     return (
-        rec.request_id,
-        rec.started_at,
-        rec.route,
-        rec.method,
+        _text(rec.request_id) or "",
+        _num(rec.started_at),
+        _text(rec.route),
+        _text(rec.method),
         bool(rec.stream),
-        rec.model_requested,
-        rec.provider,
-        rec.model or rec.model_requested,
-        rec.key_name,
-        rec.status,
-        rec.latency_s * 1000,
-        rec.upstream_s * 1000,
-        None if rec.ttft_s is None else rec.ttft_s * 1000,
-        rec.prompt_tokens,
-        rec.completion_tokens,
-        rec.cached_tokens,
-        float(cost),
-        rec.retries,
-        rec.fallback_index,
-        rec.error_type,
-        _redact(rec.error_message),
-        orjson.dumps(attempts).decode() if attempts else None,
-        orjson.dumps(rec.prom_labels).decode() if rec.prom_labels else None,
+        _text(rec.model_requested),
+        _text(rec.provider),
+        _text(rec.model or rec.model_requested),
+        _text(rec.key_name),
+        _int(rec.status),
+        _num(rec.latency_s) * 1000,
+        _num(rec.upstream_s) * 1000,
+        None if rec.ttft_s is None else _num(rec.ttft_s) * 1000,
+        _int(rec.prompt_tokens),
+        _int(rec.completion_tokens),
+        _int(rec.cached_tokens),
+        _num(cost),
+        _int(rec.retries),
+        _int(rec.fallback_index),
+        _text(rec.error_type),
+        _text(rec.error_message, CONTENT_MAX_CHARS),
+        _json_text(attempts),
+        _json_text(labels),
         _dump(rec.request_body) if include_content else None,
         _dump(rec.response_content) if include_content else None,
     )
+
+
+def safe_rows(items: list[tuple[RequestRecord, float]], include_content: bool) -> tuple[list[tuple[Any, ...]], int]:
+    """The rows of a batch, and how many records could not be made into a row (dropped alone)."""
+    rows: list[tuple[Any, ...]] = []
+    bad = 0
+    for rec, cost in items:
+        try:
+            rows.append(to_row(rec, cost, include_content))
+        except Exception:
+            bad += 1
+    return rows, bad
 
 
 def _loads(text: str | None) -> Any:
@@ -375,7 +414,8 @@ class BaseLogStore(abc.ABC):
     async def _close(self) -> None: ...
 
     @abc.abstractmethod
-    async def _insert(self, items: list[tuple[RequestRecord, float]]) -> None: ...
+    async def _insert(self, items: list[tuple[RequestRecord, float]]) -> int:
+        """Write a batch; a batch the store refuses is written row by row. Returns the rows dropped."""
 
     @abc.abstractmethod
     async def _fetch(self, sql: str, args: list[Any]) -> list[Mapping[str, Any]]: ...

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from bifrost.observability.logstore.base import COLUMNS, TABLE, BaseLogStore, log, to_row
+from bifrost.observability.logstore.base import COLUMNS, TABLE, BaseLogStore, log, safe_rows
 from bifrost.observability.record import RequestRecord
 
 T = TypeVar("T")
@@ -146,11 +146,17 @@ class SQLiteLogStore(BaseLogStore):
         if conn is not None:
             conn.close()
 
-    async def _insert(self, items: list[tuple[RequestRecord, float]]) -> None:
+    async def _insert(self, items: list[tuple[RequestRecord, float]]) -> int:
         include = self.include_content
-        await self._in(self._wexec, lambda: self._insert_sync([to_row(r, c, include) for r, c in items]))
 
-    def _insert_sync(self, rows: list[tuple[Any, ...]]) -> None:
+        def run() -> int:
+            rows, bad = safe_rows(items, include)
+            return bad + (self._insert_sync(rows) or 0)
+
+        return await self._in(self._wexec, run)
+
+    def _insert_sync(self, rows: list[tuple[Any, ...]]) -> int:
+        """One transaction for the batch; if the database refuses it, row by row. Returns rows dropped."""
         conn = self._wconn
         if conn is None:
             raise RuntimeError("logs store is closed")
@@ -158,9 +164,21 @@ class SQLiteLogStore(BaseLogStore):
         try:
             conn.executemany(_INSERT, rows)
             conn.execute("COMMIT")
+            return 0
+        except (sqlite3.OperationalError, sqlite3.DatabaseError, ValueError, TypeError) as exc:
+            conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and not isinstance(exc, sqlite3.IntegrityError):
+                raise  # locked, disk full, I/O: the store is failing, not a row
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        dropped = 0
+        for row in rows:  # only the bad row is lost
+            try:
+                conn.execute(_INSERT, row)
+            except (sqlite3.DatabaseError, ValueError, TypeError, OverflowError):
+                dropped += 1
+        return dropped
 
     async def _fetch(self, sql: str, args: list[Any]) -> list[Mapping[str, Any]]:
         return await self._in(self._rexec, lambda: self._fetch_sync(sql, args))
