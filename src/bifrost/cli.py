@@ -175,13 +175,19 @@ def _report(config: Config, host: str) -> None:
         usable = sum(1 for k in p.keys if k.usable)
         keys = "key-less" if p.is_key_less and not p.keys else f"{usable}/{len(p.keys)} usable keys"
         models = ", ".join(p.models) or "any model"
-        base = p.network.base_url or "default endpoint"
+        base = _without_credentials(p.network.base_url) if p.network.base_url else "default endpoint"
         log.info("provider %s (%s wire): %s; models: %s; %s", name, p.base_type, keys, models, base)
     from bifrost.server.admin_auth import startup_notice
 
     notice = startup_notice(config, host)
     if notice:
         log.warning("%s", notice)
+
+
+def _without_credentials(url: str) -> str:
+    from bifrost.providers.base import split_credentials
+
+    return split_credentials(url)[0]
 
 
 async def run_worker(

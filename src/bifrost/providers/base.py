@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 import orjson
@@ -78,14 +79,15 @@ class Provider:
         self.keys = KeyPool(config)
         self.queue = ProviderQueue(config, client.drop_excess_requests)
         net = config.network
-        self.base_url = (net.base_url or self.default_base_url).rstrip("/")
+        base_url, basic = split_credentials(net.base_url or self.default_base_url)
+        self.base_url = base_url.rstrip("/")
         self.request_timeout = net.default_request_timeout_in_seconds
         self.idle_timeout = net.stream_idle_timeout_in_seconds
         self._timeout = aiohttp.ClientTimeout(total=net.default_request_timeout_in_seconds)
         # streams: connect and first chunk within the request timeout (asyncio.timeout in stream_from), then
         # the idle timeout between chunks (set on the connection once the first chunk is in)
         self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=net.default_request_timeout_in_seconds)
-        self._base_headers = {"Content-Type": "application/json", **net.extra_headers}
+        self._base_headers = {"Content-Type": "application/json", **basic, **net.extra_headers}
         self.session: aiohttp.ClientSession | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -328,6 +330,23 @@ async def read_error_body(resp: aiohttp.ClientResponse) -> bytes:
         resp.close()  # do not read (or keep) the rest
         return data + b"...[truncated]"
     return data
+
+
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """A base URL without its ``user:password@`` part, and that part as a Basic ``Authorization`` header.
+
+    The credentials never travel in the URL (aiohttp refuses them next to an Authorization header, and a
+    URL ends up in error messages); a provider's own key header (``Bearer``) takes precedence over them."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, {}
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    token = aiohttp.BasicAuth(unquote(parts.username or ""), unquote(parts.password or "")).encode()
+    return clean, {"Authorization": token}
 
 
 def encode_request(body: dict[str, Any]) -> bytes:
