@@ -273,7 +273,7 @@ class Provider:
     ) -> dict[str, Any]:
         """POST and return the JSON answer; an error status becomes the upstream's error."""
         status, data, resp_headers = await self.post(url, payload, headers)
-        if status >= 400:
+        if status >= 300:  # errors, and redirects (never followed)
             raise self.error_from(status, data, resp_headers, key)
         return self.parse_json(data)
 
