@@ -16,6 +16,7 @@ import aiohttp
 import aiohttp.http_exceptions
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from bifrost.config.model import Config
 from bifrost.core.catalog import ModelCatalog
@@ -223,8 +224,13 @@ class Gateway:
                 "(client.body_read_timeout_seconds in config.json)",
                 code="request_timeout",
             ) from None
-        except (aiohttp.http_exceptions.ContentEncodingError, aiohttp.ClientPayloadError) as exc:
-            raise bad_request(f"The request body could not be decoded: {exc}", code="bad_content_encoding") from None
+        except (aiohttp.http_exceptions.HttpProcessingError, RequestPayloadError) as exc:
+            detail = str(getattr(exc, "message", "") or exc).strip() or type(exc).__name__
+            raise bad_request(
+                f"The request body could not be read ({detail}); send JSON, compressed only with a "
+                "Content-Encoding that matches it (gzip, deflate)",
+                code="bad_request_body",
+            ) from None
         except web.HTTPException as exc:  # aiohttp refused the body (e.g. a bad Content-Encoding)
             status = exc.status if 400 <= exc.status < 500 else 400
             raise GatewayError(status, exc.reason or "bad request body") from None
