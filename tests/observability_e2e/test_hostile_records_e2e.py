@@ -64,6 +64,7 @@ def test_hostile_requests_are_stored_safely_next_to_good_ones(
         assert status_of(raw_request(gw.port, data)) < 500
     wait_for(lambda: _total(gw) == 100 + len(hostile), timeout=15, what="every record stored")
     status, body = api(gw, "/api/logs", limit=1000)
+    assert status == 200
     models = {log["model_requested"] for log in body["logs"]}
     assert '{"a":1}' in models and '["x"]' in models  # coerced to text, not refused
     assert not any("\x00" in str(m) for m in models)
