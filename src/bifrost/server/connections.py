@@ -49,6 +49,10 @@ class _HeadDeadline(asyncio.Protocol):
         inner = self._inner
         waiting = inner._current_request is None and not inner._messages  # between requests: a head starts
         if waiting and self._handle is None:
+            line, newline, _ = data.partition(b"\n")
+            if newline and b" HTTP/" not in line and self._transport is not None:
+                self._transport.close()  # HTTP/0.9 or not HTTP at all: no head will ever follow
+                return
             self._count = inner._request_count
             self._handle = self._loop.call_later(self._timeout, self._expire)
         inner.data_received(data)
@@ -138,15 +142,21 @@ class _OneLine(logging.Filter):
         if now - self._last < 1.0:
             return False
         self._last = now
+        text = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
-            record.msg = f"{record.getMessage()}: {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
-            record.args = None
+            text = f"{text}: {type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        record.msg, record.args = " ".join(text.split()), None
         record.exc_info = None
         record.exc_text = None
         return True
 
 
 def _quiet_aiohttp_server_log() -> None:
+    """aiohttp's server logger writes through bifrost's handler (format, redaction), one line per message."""
     logger = logging.getLogger("aiohttp.server")
     if not any(isinstance(f, _OneLine) for f in logger.filters):
         logger.addFilter(_OneLine())
+    handlers = logging.getLogger("bifrost").handlers
+    if handlers:
+        logger.handlers = list(handlers)
+        logger.propagate = False

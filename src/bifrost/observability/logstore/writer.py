@@ -142,6 +142,15 @@ class BatchWriter:
                         extra={"fields": {"error": repr(exc)[:300], "dropped": n}},
                     )
 
+    @property
+    def flush_interval(self) -> float:
+        return self._interval
+
+    def count_crash(self) -> None:
+        """A previous process crashed with records queued (how many cannot be known): counted as one."""
+        self._drop("crash", 1)
+        self.dropped -= 1  # not a record of this process
+
     def _drop(self, reason: str, n: int) -> None:
         self.dropped += n
         if self._metrics is not None:
