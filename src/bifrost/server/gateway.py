@@ -60,6 +60,10 @@ BLOCKED_FORWARD_HEADERS = frozenset(
 )
 
 
+# errors after which the unread rest of the request body is abandoned (see _no_lingering)
+_BODY_REFUSED = frozenset({"request_too_large", "bad_request_body", "request_timeout"})
+
+
 class Observer(Protocol):
     def request_started(self, method: str) -> None: ...
     def finish(self, record: RequestRecord) -> None: ...
@@ -169,6 +173,8 @@ class Gateway:
         if exc.provider and record.provider is None:
             record.provider = exc.provider
         headers = {"Content-Type": "application/json", "x-request-id": record.request_id}
+        if exc.code in _BODY_REFUSED:
+            headers["Connection"] = "close"  # the rest of the body is not read: this connection ends here
         if record.provider:
             headers["x-bifrost-provider"] = record.provider
         # 429s always say when to come back (CONTRACT §6); 503/529 when the upstream said so
@@ -216,8 +222,10 @@ class Gateway:
             async with asyncio.timeout(self.body_timeout):
                 raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
+            _no_lingering(request)
             raise self._too_large(None) from None
         except TimeoutError:
+            _no_lingering(request)
             raise GatewayError(
                 408,
                 f"the request body did not arrive within {self.body_timeout:g}s "
@@ -225,6 +233,7 @@ class Gateway:
                 code="request_timeout",
             ) from None
         except (aiohttp.http_exceptions.HttpProcessingError, RequestPayloadError) as exc:
+            _no_lingering(request)
             detail = str(getattr(exc, "message", "") or exc).strip() or type(exc).__name__
             raise bad_request(
                 f"The request body could not be read ({detail}); send JSON, compressed only with a "
@@ -268,6 +277,16 @@ def json_answer(record: RequestRecord, body: dict[str, Any]) -> web.Response:
         "x-bifrost-provider": record.provider or "",
     }
     return web.Response(body=orjson.dumps(body), headers=headers)
+
+
+def _no_lingering(request: web.Request) -> None:
+    """A refused body is not read (or inflated) any further: the answer is sent, then the connection closes.
+
+    aiohttp would otherwise drain the rest for up to 10 s ("lingering"), inflating a compressed one as it
+    goes: a 1 MB deflate body claiming 1 GiB kept the event loop busy for about a second."""
+    protocol = request.protocol
+    if protocol is not None:
+        protocol._lingering_time = 0.0  # aiohttp: no lingering drain; an unread body then closes the connection
 
 
 def _client_key(authorization: str | None, x_api_key: str | None) -> str | None:
