@@ -217,10 +217,11 @@ class Gateway:
         """The request body as a JSON object, or a 400/413 that says what to fix."""
         length = request.content_length
         if length is not None and length > self.max_body:
+            _no_lingering(request)
             raise self._too_large(length)
         try:
             async with asyncio.timeout(self.body_timeout):
-                raw = await request.read()
+                raw = await self._read_body(request, length)
         except web.HTTPRequestEntityTooLarge:
             _no_lingering(request)
             raise self._too_large(None) from None
@@ -258,6 +259,22 @@ class Gateway:
         if not isinstance(body, dict):
             raise bad_request(f"The request body must be a JSON object, not a JSON {_json_type(body)}.")
         return body
+
+    async def _read_body(self, request: web.Request, length: int | None) -> bytearray:
+        """The body in one buffer, the size limit enforced as it arrives (after decompression).
+
+        Not `request.read()`: that copies the body once more into bytes and keeps that copy on the request
+        for its whole life; this buffer is dropped as soon as the JSON is parsed."""
+        limit = self.max_body
+        buf = bytearray()
+        content = request.content
+        while True:
+            chunk = await content.readany()
+            if not chunk:
+                return buf
+            buf += chunk
+            if len(buf) > limit:
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(buf))
 
     def _too_large(self, length: int | None) -> GatewayError:
         size = f" ({length} bytes)" if length is not None else ""
