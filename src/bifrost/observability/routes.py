@@ -51,26 +51,31 @@ def register_routes(app: web.Application, metrics: Metrics, store: LogStore | No
         body, content_type = await asyncio.get_running_loop().run_in_executor(None, metrics.render)
         return web.Response(body=body, headers={"Content-Type": content_type})
 
-    async def _read(request: web.Request, stats: bool) -> web.Response:
+    def _filters(request: web.Request) -> LogFilters | web.Response:
+        """The query's filters, or the answer that refuses them (store disabled: 404, bad filter: 400)."""
         if store is None:
             return _error(404, _DISABLED, "invalid_request_error", code="logs_store_disabled")
         try:
-            filters = LogFilters.parse(request.query)
+            return LogFilters.parse(request.query)
         except FilterError as exc:
             return _error(400, str(exc), "invalid_request_error", param=exc.param, code="invalid_filter")
+
+    async def get_stats(request: web.Request) -> web.Response:
+        filters = _filters(request)
+        if isinstance(filters, web.Response):
+            return filters
+        assert store is not None
         try:
-            data = await (store.stats(filters) if stats else store.query(filters))
+            data = await store.stats(filters)
         except Exception as exc:
             return _unavailable(exc)
         return _json(data)
 
     async def get_logs(request: web.Request) -> web.StreamResponse:
-        if store is None:
-            return _error(404, _DISABLED, "invalid_request_error", code="logs_store_disabled")
-        try:
-            filters = LogFilters.parse(request.query)
-        except FilterError as exc:
-            return _error(400, str(exc), "invalid_request_error", param=exc.param, code="invalid_filter")
+        filters = _filters(request)
+        if isinstance(filters, web.Response):
+            return filters
+        assert store is not None
         pages = store.pages(filters)
         try:
             total = await store.count(filters)
@@ -108,9 +113,6 @@ def register_routes(app: web.Application, metrics: Metrics, store: LogStore | No
             return _error(404, f"no stored request with id {request_id!r}", "invalid_request_error",
                           param="id", code="log_not_found")
         return _json(record)
-
-    async def get_stats(request: web.Request) -> web.Response:
-        return await _read(request, stats=True)
 
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/api/logs", get_logs)
