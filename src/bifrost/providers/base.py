@@ -136,13 +136,14 @@ class Provider:
         """GET and return the JSON answer within the request timeout; an error status becomes the upstream's error."""
         assert self.session is not None
         try:
-            async with self.session.get(url, headers=headers, timeout=self._timeout) as resp:
-                status, data, resp_headers = resp.status, await resp.read(), resp.headers
+            async with self.session.get(url, headers=headers, timeout=self._timeout, allow_redirects=False) as resp:
+                read = read_error_body(resp) if resp.status >= 300 else resp.read()
+                status, data, resp_headers = resp.status, await read, resp.headers
         except TimeoutError:
             raise upstream_timeout(self.name, self.request_timeout) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise upstream_unreachable(self.name, _describe(exc)) from None
-        if status >= 400:
+        if status >= 300:  # errors, and redirects (never followed)
             raise self.error_from(status, data, resp_headers, key)
         return self.parse_json(data)
 
