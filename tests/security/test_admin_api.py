@@ -77,6 +77,9 @@ def test_a_public_bind_without_a_credential_serves_no_admin_api_and_says_so(
     assert post(gw.url + "/v1/chat/completions", CHAT)[0] == 200
     status, _, body = get(gw.url + "/api/logs")
     assert status == 403 and json.loads(body)["error"]["code"] == "admin_api_disabled"
+    deadline = time.monotonic() + 5
+    while "admin API /api/* is disabled" not in gw.logs() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert "admin API /api/* is disabled" in gw.logs()
     assert get(gw.url + "/metrics")[0] == 200 and get(gw.url + "/health")[0] == 200
 
@@ -91,6 +94,9 @@ def test_the_explicit_opt_out_serves_the_api_on_a_public_bind_with_a_warning(
     )
     gw = start_gateway(config, args=["--host", "0.0.0.0"])
     assert get(f"http://127.0.0.1:{gw.port}/api/logs")[0] == 200
+    deadline = time.monotonic() + 5  # start-up lines are written by the background log writer
+    while "WITHOUT a credential" not in gw.logs() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert "WITHOUT a credential" in gw.logs()
 
 
