@@ -115,15 +115,19 @@ async def test_every_route_under_api_is_guarded_whoever_registers_it(fake: FakeP
     async def secret_route(request: web.Request) -> web.Response:
         return web.json_response({"secret": "data"})
 
-    app.router.add_get("/api/governance/virtual-keys", secret_route)
-    app.router.add_post("/api/config/reload", secret_route)
+    app.router.add_get("/api/some-future/admin-data", secret_route)
+    app.router.add_post("/api/some-future/action", secret_route)
     app.router.add_get("/not-admin", secret_route)
     async with TestClient(TestServer(app)) as client:
-        for method, path in (("GET", "/api/governance/virtual-keys"), ("POST", "/api/config/reload")):
+        for method, path in (("GET", "/api/some-future/admin-data"), ("POST", "/api/some-future/action")):
             resp = await client.request(method, path)
             assert resp.status == 401, path
             resp = await client.request(method, path, headers=basic(USER, PASSWORD))
             assert resp.status == 200 and (await resp.json()) == {"secret": "data"}
+        # the governance and reload routes other modules register are covered too
+        for method, path in (("GET", "/api/governance/virtual-keys"), ("POST", "/api/config/reload")):
+            assert (await client.request(method, path)).status == 401, path
+        assert (await client.get("/api/governance/virtual-keys", headers=basic(USER, PASSWORD))).status == 200
         assert (await client.get("/not-admin")).status == 200
 
 
