@@ -163,7 +163,7 @@ def _flush_logs() -> None:
     flush_logs()
 
 
-def _report(config: Config) -> None:
+def _report(config: Config, host: str) -> None:
     """What is configured: providers, usable keys, models. Never a key value. Logged once the port is
     bound, so a gateway that cannot listen prints one line and nothing that looks like it started."""
     from bifrost.providers.registry import unsupported_warnings
@@ -175,8 +175,19 @@ def _report(config: Config) -> None:
         usable = sum(1 for k in p.keys if k.usable)
         keys = "key-less" if p.is_key_less and not p.keys else f"{usable}/{len(p.keys)} usable keys"
         models = ", ".join(p.models) or "any model"
-        base = p.network.base_url or "default endpoint"
+        base = _without_credentials(p.network.base_url) if p.network.base_url else "default endpoint"
         log.info("provider %s (%s wire): %s; models: %s; %s", name, p.base_type, keys, models, base)
+    from bifrost.server.admin_auth import startup_notice
+
+    notice = startup_notice(config, host)
+    if notice:
+        log.warning("%s", notice)
+
+
+def _without_credentials(url: str) -> str:
+    from bifrost.providers.base import split_credentials
+
+    return split_credentials(url)[0]
 
 
 async def run_worker(
@@ -196,11 +207,21 @@ async def run_worker(
     from aiohttp import web
 
     from bifrost.server.app import GATEWAY_KEY, create_app
+    from bifrost.server.connections import client_connection_settings, guard_runner, install_loop_guards
+
+    install_loop_guards(asyncio.get_running_loop())
 
     observer = _make_observer(config)
-    app = create_app(config, observer)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=DRAIN_GRACE_S)
+    app = create_app(config, observer, bind_host=host)
+    runner = web.AppRunner(
+        app,
+        handler_cancellation=True,
+        access_log=None,
+        shutdown_timeout=DRAIN_GRACE_S,
+        **client_connection_settings(config.client),
+    )
     await runner.setup()
+    guard_runner(runner, config.client)
     if observer is not None and hasattr(observer, "start"):
         await observer.start()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=2048)
@@ -212,7 +233,7 @@ async def run_worker(
             await observer.stop()
         raise _listen_error(host, port, exc) from None
     if announce:
-        _report(config)
+        _report(config, host)
         log.info("listening on http://%s:%d", host, port)
         _flush_logs()  # the start-up report is written before the first request (a health check) is answered
     else:
@@ -310,7 +331,7 @@ def _run_workers(config: Config, args: argparse.Namespace) -> int:
     reloads = ctx.Value("i", 0, lock=False)  # written by this process only (in a signal handler)
     worker_args = (config, args.host, args.port, args.log_level, args.log_format, reloads)
     workers = [ctx.Process(target=_worker_main, args=worker_args, daemon=False) for _ in range(args.workers)]
-    _report(config)
+    _report(config, args.host)
     for w in workers:
         w.start()
     log.info("listening on http://%s:%d (%d workers)", args.host, args.port, args.workers)

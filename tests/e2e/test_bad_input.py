@@ -6,6 +6,7 @@ Also: keys whose environment variable is missing, secrets never leaking, upstrea
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -268,6 +269,9 @@ def env_gateway(fake: FakeProvider, start_gateway: GatewayFactory) -> GatewayPro
 
 def test_missing_env_var_key(env_gateway: GatewayProcess, fake: FakeProvider) -> None:
     gw = env_gateway
+    deadline = time.monotonic() + 5  # start-up lines are written by the background log writer
+    while MISSING_VAR not in gw.logs() and time.monotonic() < deadline:
+        time.sleep(0.05)
     startup = gw.logs()
     assert MISSING_VAR in startup
     assert any(MISSING_VAR in line and "warn" in line.lower() for line in startup.splitlines()), startup

@@ -147,9 +147,11 @@ def test_rate_limited_key_cools_down_and_another_goes_at_once(
 def test_every_key_cooling_down_says_so_and_fallbacks_run(
     fake: FakeProvider, start_gateway: GatewayFactory
 ) -> None:
+    """Keys cooling down for longer than the request's timeout (60 s > 30 s): the gateway refuses at once.
+    (A cool-down that ends within the timeout is waited out instead: tests/security/test_overload.py.)"""
     gateway = start_gateway(keys_config(fake.url, max_retries=1))
     fake.control.rules({"match": {"path": "/v1/chat/completions", "model": "gpt-4o-mini"}, "status": 429,
-                        "retry_after": 5})
+                        "retry_after": 60})
     sdk = client(gateway)
     # 1: main and spare both answer 429 (in either order): the upstream's 429 comes back
     with pytest.raises(openai.RateLimitError) as info:
@@ -167,7 +169,7 @@ def test_every_key_cooling_down_says_so_and_fallbacks_run(
     assert "every key of provider openai" in body["error"]["message"]
     assert "cooling down" in body["error"]["message"]
     assert body["error"]["code"] == "all_keys_cooling_down"
-    assert 1 <= int(info.value.response.headers["Retry-After"]) <= 5
+    assert 30 <= int(info.value.response.headers["Retry-After"]) <= 60
     assert info.value.response.headers["x-bifrost-provider"] == "openai"
     assert fake.control.stats()["total"] == 2  # nothing sent upstream
     # 3: the same with a fallback: it serves the request

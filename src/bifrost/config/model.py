@@ -116,6 +116,27 @@ class ClientConfig:
     max_request_body_size_mb: float = 100.0
     prometheus_labels: list[str] = field(default_factory=list)
     disable_content_logging: bool = False
+    # slow or idle client connections are closed (CONTRACT §2): the request head must arrive within
+    # header_read_timeout_seconds, the body within body_read_timeout_seconds, and an idle keep-alive
+    # connection is closed after keepalive_timeout_seconds
+    header_read_timeout_seconds: float = 10.0
+    body_read_timeout_seconds: float = 60.0
+    keepalive_timeout_seconds: float = 75.0
+
+
+@dataclass(slots=True)
+class AuthConfig:
+    """The admin credential guarding /api/* (and /metrics when protect_metrics). Never printed."""
+
+    is_enabled: bool = False
+    admin_username: str | None = None
+    admin_password: str | None = None
+    protect_metrics: bool = False
+    # serve /api/* without a credential even on a non-loopback address (an explicit opt-out)
+    allow_unauthenticated_api: bool = False
+
+    def __repr__(self) -> str:  # never the password
+        return f"AuthConfig(is_enabled={self.is_enabled}, admin_username={self.admin_username!r}, ...)"
 
 
 @dataclass(slots=True)
@@ -125,6 +146,7 @@ class LogsStoreConfig:
     path: str = "./logs.db"  # sqlite
     url: str | None = None  # postgres
     log_retention_days: int = 30
+    flush_interval_ms: int = 500  # records younger than this can be lost if the process is killed
 
 
 @dataclass(slots=True)
@@ -147,6 +169,7 @@ class Config:
     logs_store: LogsStoreConfig = field(default_factory=LogsStoreConfig)
     state_store: StateStoreConfig = field(default_factory=StateStoreConfig)
     responses_store: ResponsesStoreConfig = field(default_factory=ResponsesStoreConfig)
+    auth_config: AuthConfig = field(default_factory=AuthConfig)
     mcp: MCPConfig | None = None  # bifrost.mcp.config reads and validates it
     governance: dict[str, Any] | None = None
     governance_rules: Any = None  # bifrost.governance.config.GovernanceConfig when the section is present

@@ -15,6 +15,7 @@ from bifrost.config.model import (
     BUILTIN_PROVIDERS,
     KEYLESS_BY_DEFAULT,
     OPENAI_COMPATIBLE,
+    AuthConfig,
     ClientConfig,
     ConcurrencyConfig,
     Config,
@@ -44,6 +45,7 @@ ROOT_FIELDS = (
     "responses_store",
     "mcp",
     "governance",
+    "auth_config",
 )
 PROVIDER_FIELDS = (
     "keys",
@@ -62,7 +64,8 @@ NETWORK_ALIASES = {  # older Bifrost spellings, same milliseconds
 CONCURRENCY_FIELDS = _names(ConcurrencyConfig)
 CUSTOM_FIELDS = _names(CustomProviderConfig)
 CLIENT_FIELDS = _names(ClientConfig)
-LOGS_STORE_FIELDS = ("enabled", "type", "config", "log_retention_days")
+LOGS_STORE_FIELDS = ("enabled", "type", "config", "log_retention_days", "flush_interval_ms")
+AUTH_FIELDS = _names(AuthConfig)
 # Store type -> the one field of its `config` object.
 LOGS_STORE_TYPES: dict[str, str | None] = {"sqlite": "path", "postgres": "url"}
 STATE_STORE_TYPES: dict[str, str | None] = {"memory": None, "redis": "url"}
@@ -97,6 +100,7 @@ def build_config(data: Any, env: Mapping[str, str], source: str | None = None) -
         config.logs_store = _logs_store(r, root.obj("logs_store", LOGS_STORE_FIELDS))
         config.state_store = _state_store(r, root.obj("state_store", ("type", "config", "fail_open")))
         config.responses_store = _responses_store(r, root.obj("responses_store", ("ttl",)))
+        config.auth_config = _auth(r, root.obj("auth_config", AUTH_FIELDS))
         config.mcp = parse_mcp(r, root)
         config.governance = _free_object(r, root, "governance")
         if config.governance is not None:
@@ -425,7 +429,30 @@ def _client(r: Reader, sec: Obj | None) -> ClientConfig:
         ),
         prometheus_labels=_prometheus_labels(r, sec),
         disable_content_logging=sec.boolean("disable_content_logging", default.disable_content_logging),
+        header_read_timeout_seconds=sec.number(
+            "header_read_timeout_seconds", default.header_read_timeout_seconds, gt=0
+        ),
+        body_read_timeout_seconds=sec.number("body_read_timeout_seconds", default.body_read_timeout_seconds, gt=0),
+        keepalive_timeout_seconds=sec.number("keepalive_timeout_seconds", default.keepalive_timeout_seconds, gt=0),
     )
+
+
+def _auth(r: Reader, sec: Obj | None) -> AuthConfig:
+    auth = AuthConfig()
+    if sec is None:
+        return auth
+    auth.is_enabled = sec.boolean("is_enabled", auth.is_enabled)
+    auth.admin_username = sec.string("admin_username")
+    auth.admin_password = sec.string("admin_password")
+    auth.protect_metrics = sec.boolean("protect_metrics", auth.protect_metrics)
+    auth.allow_unauthenticated_api = sec.boolean("allow_unauthenticated_api", auth.allow_unauthenticated_api)
+    if auth.is_enabled:
+        for name in ("admin_username", "admin_password"):
+            if not getattr(auth, name):
+                r.error(sec.path(name), "is required when auth_config.is_enabled is true (or 'env.NAME')")
+    if auth.protect_metrics and not auth.is_enabled:
+        r.error(sec.path("protect_metrics"), "needs auth_config.is_enabled with an admin credential")
+    return auth
 
 
 def _prometheus_labels(r: Reader, sec: Obj) -> list[str]:
@@ -448,6 +475,7 @@ def _logs_store(r: Reader, sec: Obj | None) -> LogsStoreConfig:
         return store
     store.enabled = sec.boolean("enabled", store.enabled)
     store.log_retention_days = sec.integer("log_retention_days", store.log_retention_days, ge=1)
+    store.flush_interval_ms = sec.integer("flush_interval_ms", store.flush_interval_ms, ge=1)
     kind = _store_type(r, sec, LOGS_STORE_TYPES, store.type)
     settings = _store_settings(r, sec, "logs_store", kind, LOGS_STORE_TYPES)
     if kind is not None and settings is not None:

@@ -36,5 +36,9 @@ class RequestContext:
 
 
 def request_id(headers: Mapping[str, str]) -> str:
-    """The client's `x-request-id`, else a new one (returned on every answer)."""
-    return headers.get("x-request-id") or os.urandom(16).hex()
+    """The client's `x-request-id` when it is a sane header value (printable ASCII, at most 200 characters),
+    else a new one (returned on every answer)."""
+    given = headers.get("x-request-id")
+    if given and len(given) <= 200 and given.isascii() and given.isprintable():
+        return given
+    return os.urandom(16).hex()

@@ -60,10 +60,10 @@ class Engine:
         tried_bad: set[str] = set()  # keys the provider rejected (401/403) for this request: never again
         retries = 0
         while True:
-            if retries or tried_bad or ctx.pinned_key is not None:
-                key = await self._next_key(ctx, provider, target.model, tried_bad, retrying=retries > 0)
-            else:  # the common case, without a coroutine
+            try:  # the common case picks without a coroutine
                 key = self._pick_key(ctx, provider, target.model, tried_bad)
+            except GatewayError as exc:
+                key = await self._wait_for_key(ctx, provider, target.model, tried_bad, exc)
             upstream = target
             if key is not None and key.aliases:  # the key's alias names the model the provider is asked for
                 aliased = key.aliases.get(target.model)
@@ -116,22 +116,22 @@ class Engine:
             if delay:
                 await asyncio.sleep(delay)  # the wait holds no queue slot
 
-    async def _next_key(
-        self, ctx: RequestContext, provider: Provider, model: str, tried_bad: set[str], retrying: bool
+    async def _wait_for_key(
+        self, ctx: RequestContext, provider: Provider, model: str, tried_bad: set[str], exc: GatewayError
     ) -> KeyConfig | None:
-        try:
-            return self._pick_key(ctx, provider, model, tried_bad)
-        except GatewayError as exc:
-            # on a retry, a key still cooling down from this request's own 429 is worth a short wait
-            if not (
-                retrying
-                and exc.code == "all_keys_cooling_down"
-                and exc.retry_after is not None
-                and exc.retry_after <= RETRY_AFTER_CAP_S
-            ):
-                raise
-            await asyncio.sleep(exc.retry_after)
-            return self._pick_key(ctx, provider, model, tried_bad)
+        """Every key is cooling down: wait for the soonest one when it is free within the request's timeout
+        (holding no queue slot), rather than refuse. Raises the refusal when it is not."""
+        timeout = provider.config.network.default_request_timeout_in_seconds
+        while True:
+            wait = exc.retry_after
+            left = timeout - (time.perf_counter() - ctx.started)
+            if exc.code != "all_keys_cooling_down" or wait is None or wait > min(left, RETRY_AFTER_CAP_S):
+                raise exc
+            await asyncio.sleep(wait + 0.001)
+            try:
+                return self._pick_key(ctx, provider, model, tried_bad)
+            except GatewayError as again:
+                exc = again
 
     @staticmethod
     def _pick_key(

@@ -109,6 +109,14 @@ class KeyPool:
                 f"key '{name}' of provider {self.provider} is disabled: set environment variable {key.env_var}",
                 provider=self.provider,
             )
+        if not key.serves(model):
+            raise GatewayError(
+                400,
+                f"x-bf-api-key names key '{name}' of provider {self.provider}, which does not serve model {model} "
+                f"(it serves: {', '.join(key.models)})",
+                param="x-bf-api-key",
+                code="key_does_not_serve_model",
+            )
         return key
 
     def cool_down(self, key: KeyConfig, seconds: float, reason: str, rejected: bool = False) -> None:

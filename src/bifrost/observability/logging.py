@@ -6,8 +6,9 @@
   redacts and writes it, so a slow stderr consumer never stalls the event loop. Records beyond 10,000 waiting
   are dropped (see :func:`dropped_records`).
 * Redaction safety net: every value given to :func:`set_secrets` (API keys, virtual keys; values shorter than
-  8 characters are ignored) is replaced by ``***`` in the message, its args, structured fields and
-  tracebacks before anything is written.
+  8 characters are ignored), and every run of 8 of its characters, is replaced by ``***`` in the message,
+  its args, structured fields and tracebacks before anything is written (the one scrubber,
+  ``bifrost.core.secrets``). Text lines escape control characters and invalid UTF-8.
 * Prompts and answers are logged only at ``debug``.
 """
 
@@ -27,6 +28,7 @@ from typing import IO, Any
 
 import orjson
 
+from bifrost.core.secrets import SCRUBBER, clean_text
 from bifrost.observability.record import RequestRecord
 
 LOGGER_NAME = "bifrost"
@@ -63,26 +65,24 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.secrets: tuple[str, ...] = ()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return SCRUBBER.secrets
 
     def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, _MASK)
-        return text
+        return SCRUBBER.scrub(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
-            return True
         message = record.getMessage()
-        clean = self.redact(message)
+        clean = clean_text(self.redact(message))
         if clean is not message or record.args:
             record.msg, record.args = clean, None
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             for key, value in fields.items():
                 if isinstance(value, str):
-                    fields[key] = self.redact(value)
+                    fields[key] = clean_text(self.redact(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = _EXC_FORMATTER.formatException(record.exc_info)
         if record.exc_text:
@@ -98,8 +98,7 @@ _redactor = RedactingFilter()
 
 def set_secrets(values: Iterable[str | None]) -> None:
     """Values never to be written by any bifrost log handler (longest first, so overlaps mask fully)."""
-    unique = {v for v in values if v and len(v) >= MIN_SECRET_LEN}
-    _redactor.secrets = tuple(sorted(unique, key=len, reverse=True))
+    SCRUBBER.update(values, MIN_SECRET_LEN)
 
 
 def redaction_filter() -> RedactingFilter:
@@ -124,7 +123,7 @@ def _timestamp(record: logging.LogRecord) -> str:
     return f"{cached[1]}.{int(record.msecs):03d}Z"
 
 
-_NEEDS_QUOTES = re.compile(r'[\s"=]')
+_NEEDS_QUOTES = re.compile(r'[\s"=\x00-\x1f\x7f\ud800-\udfff]')
 
 
 def _text_value(value: Any) -> str:

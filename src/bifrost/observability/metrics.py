@@ -31,9 +31,15 @@ Labels
 Custom labels (``client.prometheus_labels``), valued from ``x-bf-prom-LABEL`` headers via
 ``RequestRecord.prom_labels`` (keyed by the configured name). Names are sanitised to Prometheus label names
 (``team-id`` becomes ``team_id``); names that clash with a built-in label are ignored. Bounded cardinality
-rule: a value is cut to 64 characters, a missing header gives ``""``, and each label accepts at most 100
-distinct values per process, after which new values are recorded as ``"other"``. The ``model`` label follows
-the same rule with 1,000 values (clients may send arbitrary model names).
+rule: a value is cleaned (control characters, invalid UTF-8 and secret runs replaced), cut to 64
+characters, a missing header gives ``""``, and each label accepts at most 100 distinct values per process,
+after which new values are recorded as ``"other"``. The ``model`` label follows the same rule with 1,000
+values (clients may send arbitrary model names).
+
+Series bound: the per-label caps do not bound their product, so each metric family also holds at most
+``MAX_SERIES_PER_FAMILY`` label combinations. Past that, a new combination keeps its bounded labels
+(provider, method, path, status) and records ``"other"`` for model and custom labels;
+``bifrost_metrics_series_folded_total{family}`` counts the requests folded that way.
 
 Multiprocess: when ``PROMETHEUS_MULTIPROC_DIR`` is set *before prometheus_client is first imported* (the
 ``--workers`` launcher does this before forking), values live in per-process files in that directory and
@@ -53,6 +59,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client import multiprocess as _mp
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from bifrost.core.secrets import clean_text, scrub
 from bifrost.observability.record import RequestRecord
 
 _MP_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -62,6 +69,7 @@ BIFROST_LABELS = ("provider", "model", "method")
 _RESERVED = frozenset({*HTTP_LABELS, *BIFROST_LABELS, "status_code", "reason", "client", "tool", "le"})
 
 CUSTOM_VALUE_MAX_LEN = 64
+MAX_SERIES_PER_FAMILY = 400  # a full scrape renders in under 1 s at this bound (bench/metrics_scrape.py)
 CUSTOM_VALUE_MAX_DISTINCT = 100
 MODEL_MAX_DISTINCT = 1000
 OVERFLOW_VALUE = "other"
@@ -80,6 +88,7 @@ _PATHS = {
     ("openai", "responses"): "/v1/responses",
     ("anthropic", "messages"): "/anthropic/v1/messages",
     ("anthropic", "chat"): "/anthropic/v1/messages",
+    ("anthropic", "count_tokens"): "/anthropic/v1/messages/count_tokens",
 }
 _GENAI_PATH = "/genai/v1beta/models/{model}:generateContent"
 _GENAI_STREAM_PATH = "/genai/v1beta/models/{model}:streamGenerateContent"
@@ -87,6 +96,15 @@ _GENAI_STREAM_PATH = "/genai/v1beta/models/{model}:streamGenerateContent"
 _CACHES: tuple[str, ...] = ("http", "upstream", "uplat", "ok", "err", "in", "out", "cost", "ttft", "itl")
 _CACHES += ("overhead", "retries", "fallbacks", "active", "queue", "rl", "mcp", "mcplat", "dropped")
 _LABEL_NAME_BAD = re.compile(r"[^a-zA-Z0-9_]")
+# families sharing one label set ("req": every provider/model/method metric) and the labels a fold keeps
+_FAMILY_KINDS = ("http", "req", "err")
+_KEEP = {"http": 3, "req": 1, "err": 1}  # leading labels kept as they are
+_KEEP_ALSO = {"req": (2,), "err": (2, 3), "http": ()}  # method (and status_code) kept too
+
+
+def _fold(kind: str, key: tuple[str, ...]) -> tuple[str, ...]:
+    keep, also = _KEEP[kind], _KEEP_ALSO[kind]
+    return tuple(v if i < keep or i in also else OVERFLOW_VALUE for i, v in enumerate(key))
 
 
 def multiprocess_dir() -> str | None:
@@ -126,15 +144,17 @@ class _Bounded:
         self.max_len = max_len
         self.seen: set[str] = set()
 
-    def __call__(self, value: str | None) -> str:
+    def __call__(self, value: object) -> str:
         if not value:
             return ""
+        if not isinstance(value, str):
+            value = str(value)  # a client's non-string model name
         if value in self.seen:
             return value
-        if len(value) > self.max_len:
-            value = value[: self.max_len]
-            if value in self.seen:
-                return value
+        # a new value: made printable, valid UTF-8 and secret-free before Prometheus ever sees it
+        value = scrub(clean_text(value[: self.max_len * 4]))[: self.max_len]
+        if value in self.seen:
+            return value
         if len(self.seen) >= self.limit:
             return OVERFLOW_VALUE
         self.seen.add(value)
@@ -167,7 +187,13 @@ def _child(cache: dict[tuple[str, ...], Any], metric: Any, key: tuple[str, ...])
 class Metrics:
     """All metric objects plus the fast recording methods the request path calls."""
 
-    def __init__(self, prometheus_labels: Sequence[str] = (), *, registry: CollectorRegistry | None = None):
+    def __init__(
+        self,
+        prometheus_labels: Sequence[str] = (),
+        *,
+        registry: CollectorRegistry | None = None,
+        max_series: int = MAX_SERIES_PER_FAMILY,
+    ):
         names: dict[str, str] = {}  # sanitized label name -> configured name (header suffix)
         for configured in prometheus_labels:
             label = sanitize_label_name(configured)
@@ -192,6 +218,9 @@ class Metrics:
         # bisect); they are moved into the prometheus_client objects when /metrics is scraped. Several
         # workers: values must live in the shared files at once, so the path records directly.
         self._pending: dict[tuple[Any, ...], list[Any]] = {}
+        self.max_series = max_series
+        self._series: dict[str, set[tuple[str, ...]]] = {kind: set() for kind in _FAMILY_KINDS}
+        self._folded: dict[str, int] = {}
         self._active_pending: dict[str, int] = {}
         if not self.multiprocess:
             self.observe = self._observe_deferred  # type: ignore[method-assign]
@@ -309,6 +338,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.series_folded_total = Counter(
+            "bifrost_metrics_series_folded_total",
+            "Requests recorded under model/label value 'other' because their metric family reached "
+            "its bound of label combinations.",
+            ("family",),
+            registry=r,
+        )
         self.logstore_dropped_total = Counter(
             "bifrost_logstore_dropped_total",
             "Request log records dropped (queue full or store failing).",
@@ -355,8 +391,24 @@ class Metrics:
     def _acc(self, kind: str, key: tuple[str, ...], size: int) -> list[Any]:
         acc = self._pending.get((kind, key))
         if acc is None:
-            acc = self._pending[(kind, key)] = [0] * size
+            key = self._admit(kind, key)
+            acc = self._pending.get((kind, key))
+            if acc is None:
+                acc = self._pending[(kind, key)] = [0] * size
         return acc
+
+    def _admit(self, kind: str, key: tuple[str, ...]) -> tuple[str, ...]:
+        """The key itself while its family has room (or already holds it); else its folded form."""
+        seen = self._series[kind]
+        if key in seen:
+            return key
+        if len(seen) < self.max_series:
+            seen.add(key)
+            return key
+        folded = _fold(kind, key)
+        seen.add(folded)  # a fold per (provider, method, ...) at most: bounded by the config
+        self._folded[kind] = self._folded.get(kind, 0) + 1
+        return folded
 
     def _observe_deferred(self, rec: RequestRecord, cost: float) -> None:
         """`observe` in single-process mode: the same values, accumulated for the next scrape."""
@@ -439,6 +491,9 @@ class Metrics:
                     if acc[count_at]:
                         child = _child(caches[name], metric, key)
                         _add_histogram(child, acc[count_at], acc[count_at + 1], acc[start:end])
+        folded, self._folded = self._folded, {}
+        for kind, n in folded.items():
+            self.series_folded_total.labels(kind).inc(n)
         for method, delta in self._active_pending.items():
             child = _child(caches["active"], self.active, (method,))  # shown even when back to 0
             if delta:
@@ -451,7 +506,7 @@ class Metrics:
         caches = self._caches
         status = str(rec.status)
         http_method = "GET" if rec.method == "list_models" else "POST"
-        hkey = (route_path(rec.route, rec.method, rec.stream), http_method, status, *custom)
+        hkey = self._admit_now("http", (route_path(rec.route, rec.method, rec.stream), http_method, status, *custom))
         pair = caches["http"].get(hkey)
         if pair is None:
             pair = caches["http"][hkey] = (self.http_requests.labels(*hkey), self.http_duration.labels(*hkey))
@@ -462,14 +517,14 @@ class Metrics:
         if not provider:
             return
         model = self._model_bound(rec.model or rec.model_requested)
-        key = (provider, model, rec.method, *custom)
+        key = self._admit_now("req", (provider, model, rec.method, *custom))
         _child(caches["upstream"], self.upstream_requests, key).inc()
         if rec.attempts or rec.upstream_s > 0:
             _child(caches["uplat"], self.upstream_latency, key).observe(rec.upstream_s)
         if rec.status < 400:
             _child(caches["ok"], self.success_requests, key).inc()
         else:
-            ekey = (provider, model, rec.method, status, *custom)
+            ekey = self._admit_now("err", (provider, model, rec.method, status, *custom))
             _child(caches["err"], self.error_requests, ekey).inc()
         if rec.prompt_tokens:
             _child(caches["in"], self.input_tokens, key).inc(rec.prompt_tokens)
@@ -489,6 +544,14 @@ class Metrics:
             _child(caches["retries"], self.retries, key).inc(rec.retries)
         if rec.fallback_index > 0:
             _child(caches["fallbacks"], self.fallbacks, key).inc()
+
+    def _admit_now(self, kind: str, key: tuple[str, ...]) -> tuple[str, ...]:
+        """`_admit` for the direct (multiprocess) path: folds are counted at once."""
+        admitted = self._admit(kind, key)
+        if admitted is not key:
+            self._folded.pop(kind, None)
+            self.series_folded_total.labels(kind).inc()
+        return admitted
 
     # ---- exposition ---------------------------------------------------------------------------------------
     def render(self) -> tuple[bytes, str]:

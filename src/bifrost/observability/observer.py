@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 from bifrost.config.model import Config
+from bifrost.core.secrets import config_secrets
 from bifrost.observability.logging import access_log, set_secrets
 from bifrost.observability.logstore import LogStore, create_log_store
 from bifrost.observability.metrics import Metrics
@@ -15,24 +14,6 @@ from bifrost.observability.pricing import Pricing
 from bifrost.observability.record import RequestRecord
 
 log = logging.getLogger("bifrost.observability")
-
-
-def config_secrets(config: Config) -> Iterator[str]:
-    """Every secret value the config holds: provider keys, virtual keys, a postgres password."""
-    for provider in config.providers.values():
-        for key in provider.keys:
-            if key.value:
-                yield key.value
-    rules = config.governance_rules
-    for vk in rules.virtual_keys if rules is not None else ():
-        if vk.value:
-            yield vk.value
-    if config.mcp is not None:
-        yield from config.mcp.secrets()
-    if config.logs_store.url:
-        password = urlsplit(config.logs_store.url).password
-        if password:
-            yield password
 
 
 class Observer:

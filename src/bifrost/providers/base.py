@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 import orjson
@@ -78,14 +79,15 @@ class Provider:
         self.keys = KeyPool(config)
         self.queue = ProviderQueue(config, client.drop_excess_requests)
         net = config.network
-        self.base_url = (net.base_url or self.default_base_url).rstrip("/")
+        base_url, basic = split_credentials(net.base_url or self.default_base_url)
+        self.base_url = base_url.rstrip("/")
         self.request_timeout = net.default_request_timeout_in_seconds
         self.idle_timeout = net.stream_idle_timeout_in_seconds
         self._timeout = aiohttp.ClientTimeout(total=net.default_request_timeout_in_seconds)
         # streams: connect and first chunk within the request timeout (asyncio.timeout in stream_from), then
         # the idle timeout between chunks (set on the connection once the first chunk is in)
         self._stream_timeout = aiohttp.ClientTimeout(total=None, sock_connect=net.default_request_timeout_in_seconds)
-        self._base_headers = {"Content-Type": "application/json", **net.extra_headers}
+        self._base_headers = {"Content-Type": "application/json", **basic, **net.extra_headers}
         self.session: aiohttp.ClientSession | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -134,13 +136,14 @@ class Provider:
         """GET and return the JSON answer within the request timeout; an error status becomes the upstream's error."""
         assert self.session is not None
         try:
-            async with self.session.get(url, headers=headers, timeout=self._timeout) as resp:
-                status, data, resp_headers = resp.status, await resp.read(), resp.headers
+            async with self.session.get(url, headers=headers, timeout=self._timeout, allow_redirects=False) as resp:
+                read = read_error_body(resp) if resp.status >= 300 else resp.read()
+                status, data, resp_headers = resp.status, await read, resp.headers
         except TimeoutError:
             raise upstream_timeout(self.name, self.request_timeout) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise upstream_unreachable(self.name, _describe(exc)) from None
-        if status >= 400:
+        if status >= 300:  # errors, and redirects (never followed)
             raise self.error_from(status, data, resp_headers, key)
         return self.parse_json(data)
 
@@ -156,7 +159,11 @@ class Provider:
         """POST and read the whole answer within the request timeout."""
         assert self.session is not None
         try:
-            async with self.session.post(url, data=payload, headers=headers, timeout=self._timeout) as resp:
+            async with self.session.post(
+                url, data=payload, headers=headers, timeout=self._timeout, allow_redirects=False
+            ) as resp:
+                if resp.status >= 300:
+                    return resp.status, await read_error_body(resp), resp.headers
                 return resp.status, await resp.read(), resp.headers
         except TimeoutError:
             raise upstream_timeout(self.name, self.request_timeout) from None
@@ -177,23 +184,21 @@ class Provider:
         headers: dict[str, str],
         key: KeyConfig | None,
         method: str = "POST",
-        follow_redirects: bool = True,
     ) -> aiohttp.ClientResponse:
-        """Send a request whose answer is read as it comes; an error status is read and raised, a 2xx response
-        is returned open. Without `follow_redirects` a redirect is an error (502)."""
+        """Send a request whose answer is read as it comes; an error status (a redirect included) is read and
+        raised, a 2xx response is returned open."""
         assert self.session is not None
         try:
             resp = await self.session.request(
-                method, url, data=payload, headers=headers, timeout=self._stream_timeout,
-                allow_redirects=follow_redirects,
+                method, url, data=payload, headers=headers, timeout=self._stream_timeout, allow_redirects=False
             )
         except TimeoutError:
             raise upstream_timeout(self.name, self.request_timeout) from None
         except (aiohttp.ClientConnectionError, OSError) as exc:
             raise upstream_unreachable(self.name, _describe(exc)) from None
-        if resp.status >= 400 or (resp.status >= 300 and not follow_redirects):
+        if resp.status >= 300:  # redirects are never followed: an error (502) like any other
             try:
-                data = await resp.read()
+                data = await read_error_body(resp)
             except (aiohttp.ClientError, TimeoutError):
                 data = b""
             finally:
@@ -209,11 +214,25 @@ class Provider:
     def error_from(
         self, status: int, data: bytes, headers: CIMultiDictProxy[str] | dict[str, str], key: KeyConfig | None
     ) -> GatewayError:
-        """An upstream's error answer, status and message kept, provider named, secrets removed."""
+        """An upstream's error answer, status and message kept, provider named, secrets removed.
+
+        A redirect is never followed (it would carry the key elsewhere): it is a 502 naming the provider."""
+        if 300 <= status < 400:
+            return GatewayError(
+                502,
+                f"{self.name} answered with a redirect (HTTP {status}); the gateway does not follow upstream "
+                "redirects: check providers." + self.name + ".network_config.base_url",
+                provider=self.name,
+                code="upstream_redirect",
+                retryable=False,
+            )
         message, etype, code, param = self.parse_error(data)
         if not message:
             snippet = data[:300].decode("utf-8", "replace").strip() or "no body"
             message = f"{self.name} answered HTTP {status}: {snippet}"
+        elif len(message) > ERROR_MESSAGE_MAX_CHARS:
+            cut = len(message) - ERROR_MESSAGE_MAX_CHARS
+            message = message[:ERROR_MESSAGE_MAX_CHARS] + f"...[truncated {cut} chars]"
         if key is not None and key.value and key.value in message:
             message = message.replace(key.value, "***")
         retryable = None
@@ -266,7 +285,7 @@ class Provider:
     ) -> dict[str, Any]:
         """POST and return the JSON answer; an error status becomes the upstream's error."""
         status, data, resp_headers = await self.post(url, payload, headers)
-        if status >= 400:
+        if status >= 300:  # errors, and redirects (never followed)
             raise self.error_from(status, data, resp_headers, key)
         return self.parse_json(data)
 
@@ -304,6 +323,42 @@ class Provider:
             if isinstance(exc, TimeoutError):
                 raise upstream_timeout(self.name, self.request_timeout) from None
             raise
+
+
+ERROR_BODY_MAX_BYTES = 1024 * 1024  # an upstream error body is read up to this, the rest is dropped
+ERROR_MESSAGE_MAX_CHARS = 4096  # an upstream error message passed on to the client and the logs
+
+
+async def read_error_body(resp: aiohttp.ClientResponse) -> bytes:
+    """At most ERROR_BODY_MAX_BYTES of an upstream error answer (a bigger body is cut and the connection
+    closed rather than drained)."""
+    data = await resp.content.read(ERROR_BODY_MAX_BYTES)
+    while len(data) < ERROR_BODY_MAX_BYTES and not resp.content.at_eof():
+        more = await resp.content.read(ERROR_BODY_MAX_BYTES - len(data))
+        if not more:
+            break
+        data += more
+    if not resp.content.at_eof():
+        resp.close()  # do not read (or keep) the rest
+        return data + b"...[truncated]"
+    return data
+
+
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """A base URL without its ``user:password@`` part, and that part as a Basic ``Authorization`` header.
+
+    The credentials never travel in the URL (aiohttp refuses them next to an Authorization header, and a
+    URL ends up in error messages); a provider's own key header (``Bearer``) takes precedence over them."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, {}
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    clean = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    token = aiohttp.BasicAuth(unquote(parts.username or ""), unquote(parts.password or "")).encode()
+    return clean, {"Authorization": token}
 
 
 def encode_request(body: dict[str, Any]) -> bytes:

@@ -202,7 +202,7 @@ class OpenAICompatibleProvider(Provider):
         upstream_headers = {**self.request_headers(key, ctx), **headers}
         try:
             async with asyncio.timeout(self.request_timeout):
-                resp = await self.open_stream(url, payload, upstream_headers, key, method, follow_redirects=False)
+                resp = await self.open_stream(url, payload, upstream_headers, key, method)
         except TimeoutError:
             raise upstream_timeout(self.name, self.request_timeout) from None
         return RawStream(self.name, resp, self.idle_timeout)

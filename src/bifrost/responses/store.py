@@ -52,6 +52,23 @@ class MemoryStore:
 
 
 @dataclass(slots=True)
+class SharedStore:
+    """The gateway's shared `state_store` (Redis) as the backend, so every worker and instance can continue
+    every conversation; with the `memory` state store each process keeps its own `MemoryStore`."""
+
+    def __init__(self, state: Any) -> None:
+        self._state = state
+
+    async def get(self, key: str) -> bytes | None:
+        return await self._state.get(key)
+
+    async def put(self, key: str, value: bytes, ttl_s: float) -> None:
+        await self._state.set(key, value, ttl_s)
+
+    async def delete(self, key: str) -> bool:
+        return await self._state.delete(key)
+
+
 class StoredResponse:
     """One served response: enough to answer GET/input_items and to expand it into a later turn."""
 

@@ -7,7 +7,8 @@ from aiohttp import web
 
 from bifrost.config.model import Config
 from bifrost.core.context import request_id
-from bifrost.responses.store import MemoryStore, ResponseStore
+from bifrost.responses.store import MemoryStore, ResponseStore, SharedStore
+from bifrost.server.admin_auth import protect
 from bifrost.server.gateway import Gateway, Observer
 from bifrost.server.routes.openai import OpenAIRoutes
 from bifrost.server.routes.passthrough import PassthroughRoutes, not_found
@@ -16,13 +17,15 @@ from bifrost.server.routes.responses import ResponsesRoutes
 GATEWAY_KEY = web.AppKey("gateway", Gateway)
 
 
-def create_app(config: Config, observer: Observer | None = None) -> web.Application:
+def create_app(config: Config, observer: Observer | None = None, bind_host: str = "127.0.0.1") -> web.Application:
+    """The app; `bind_host` is the address it will listen on (it decides whether /api/* needs a credential)."""
     gateway = Gateway(config, observer)
     # aiohttp's own body limit is set to ours, so an oversized body is refused while reading it
     app = web.Application(client_max_size=gateway.max_body)
     app[GATEWAY_KEY] = gateway
     OpenAIRoutes(gateway).register(app)
-    ResponsesRoutes(gateway, ResponseStore(MemoryStore(), config.responses_store.ttl_s)).register(app)
+    backend = SharedStore(gateway.state) if gateway.state.shared else MemoryStore()
+    ResponsesRoutes(gateway, ResponseStore(backend, config.responses_store.ttl_s)).register(app)
     _register_optional_routes(app, gateway)
     from bifrost.governance import install as install_governance
 
@@ -38,7 +41,8 @@ def create_app(config: Config, observer: Observer | None = None) -> web.Applicat
     app.router.add_get("/health", _health)
     app.router.add_route("*", "/{tail:.*}", _not_found)
 
-    async def on_startup(_: web.Application) -> None:
+    async def on_startup(started: web.Application) -> None:
+        protect(started, config.auth_config, bind_host)  # every route is registered by now
         await gateway.start()
 
     async def on_cleanup(_: web.Application) -> None:

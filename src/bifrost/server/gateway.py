@@ -12,8 +12,11 @@ import math
 import time
 from typing import Any, Protocol
 
+import aiohttp
+import aiohttp.http_exceptions
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from bifrost.config.model import Config
 from bifrost.core.catalog import ModelCatalog
@@ -21,6 +24,7 @@ from bifrost.core.context import RequestContext, request_id
 from bifrost.core.engine import Engine
 from bifrost.core.errors import GatewayError, bad_request
 from bifrost.core.routing import Router
+from bifrost.core.secrets import add_secrets, clean_text, config_secrets, scrub
 from bifrost.observability.record import RequestRecord
 from bifrost.providers.base import Provider
 from bifrost.providers.registry import build_providers
@@ -56,6 +60,10 @@ BLOCKED_FORWARD_HEADERS = frozenset(
 )
 
 
+# errors after which the unread rest of the request body is abandoned (see _no_lingering)
+_BODY_REFUSED = frozenset({"request_too_large", "bad_request_body", "request_timeout"})
+
+
 class Observer(Protocol):
     def request_started(self, method: str) -> None: ...
     def finish(self, record: RequestRecord) -> None: ...
@@ -79,6 +87,7 @@ class Gateway:
         self.engine = Engine(self.providers)
         self.observer: Observer = observer or _QuietObserver()
         self.max_body = int(config.client.max_request_body_size_mb * 1024 * 1024)
+        self.body_timeout = config.client.body_read_timeout_seconds
         self.allow_direct_keys = config.client.allow_direct_keys
         self.prom_labels = {f"x-bf-prom-{label.lower()}": label for label in config.client.prometheus_labels}
         # prompts and answers are kept on the record only where something reads them: the log store, or
@@ -92,12 +101,9 @@ class Gateway:
         self.state: StateStore = create_state_store(config.state_store.type, config.state_store.url)
         self.governor: Any = None  # governance.Governor, set by governance.install when configured
         self._background: set[asyncio.Task[None]] = set()
-        # every configured secret, longest first, so error text can be scrubbed before it leaves
-        self.secrets = tuple(sorted(
-            {k.value for p in config.providers.values() for k in p.keys if k.value and len(k.value) >= 4}
-            | set(config.mcp.secrets() if config.mcp is not None else ()),
-            key=len, reverse=True,
-        ))
+        # every configured secret (and every 8-character run of one) is scrubbed from what leaves the gateway
+        self.secrets = tuple(config_secrets(config))
+        add_secrets(self.secrets)
         self.catalog = ModelCatalog(self.providers)
         # MCP (bifrost.mcp): None when no MCP client is configured, and the SDK is then never imported
         self.mcp: Any = None
@@ -142,12 +148,19 @@ class Gateway:
         await self.state.close()
 
     def redact(self, exc: GatewayError, ctx: RequestContext) -> GatewayError:
-        """Remove every secret (configured keys, the client's own key) from an error and its record."""
-        secrets = (*self.secrets, ctx.direct_key) if ctx.direct_key else self.secrets
-        exc.message = _scrub(exc.message, secrets)
+        """Remove every secret (configured ones, the client's own key) from every field of an error and
+        from its record's attempts."""
+        key = ctx.direct_key
+        exc.message = scrub(exc.message, key)
+        if exc.type:
+            exc.type = scrub(exc.type, key)
+        if exc.code:
+            exc.code = scrub(exc.code, key)
+        if exc.param:
+            exc.param = scrub(exc.param, key)
         for attempt in ctx.record.attempts:
             if attempt.error:
-                attempt.error = _scrub(attempt.error, secrets)
+                attempt.error = scrub(attempt.error, key)
         return exc
 
     def failed(self, exc: GatewayError, ctx: RequestContext) -> dict[str, str]:
@@ -160,6 +173,8 @@ class Gateway:
         if exc.provider and record.provider is None:
             record.provider = exc.provider
         headers = {"Content-Type": "application/json", "x-request-id": record.request_id}
+        if exc.code in _BODY_REFUSED:
+            headers["Connection"] = "close"  # the rest of the body is not read: this connection ends here
         if record.provider:
             headers["x-bifrost-provider"] = record.provider
         # 429s always say when to come back (CONTRACT §6); 503/529 when the upstream said so
@@ -191,22 +206,45 @@ class Gateway:
                 if target and target.lower() not in BLOCKED_FORWARD_HEADERS:
                     ctx.extra_headers[target] = value
             elif lname == "x-bf-api-key":
-                ctx.pinned_key = value
+                ctx.pinned_key = clean_text(value)
             elif lname in self.prom_labels:
-                record.prom_labels[self.prom_labels[lname]] = value
+                record.prom_labels[self.prom_labels[lname]] = value  # cleaned where it is exported or stored
         if self.allow_direct_keys:
             ctx.direct_key = _client_key(headers.get("Authorization"), headers.get("x-api-key"))
         return ctx
 
-    async def read_body(self, request: web.Request) -> bytes:
-        """The raw request body within the size limit (413 past it)."""
+    async def read_body(self, request: web.Request) -> bytearray:
+        """The raw request body within the size limit (413 past it, 408 when it stalls, 400 when unreadable)."""
         length = request.content_length
         if length is not None and length > self.max_body:
+            _no_lingering(request)
             raise self._too_large(length)
         try:
-            return await request.read()
+            async with asyncio.timeout(self.body_timeout):
+                raw = await self._read_body(request, length)
         except web.HTTPRequestEntityTooLarge:
+            _no_lingering(request)
             raise self._too_large(None) from None
+        except TimeoutError:
+            _no_lingering(request)
+            raise GatewayError(
+                408,
+                f"the request body did not arrive within {self.body_timeout:g}s "
+                "(client.body_read_timeout_seconds in config.json)",
+                code="request_timeout",
+            ) from None
+        except (aiohttp.http_exceptions.HttpProcessingError, RequestPayloadError) as exc:
+            _no_lingering(request)
+            detail = str(getattr(exc, "message", "") or exc).strip() or type(exc).__name__
+            raise bad_request(
+                f"The request body could not be read ({detail}); send JSON, compressed only with a "
+                "Content-Encoding that matches it (gzip, deflate)",
+                code="bad_request_body",
+            ) from None
+        except web.HTTPException as exc:  # aiohttp refused the body (e.g. a bad Content-Encoding)
+            status = exc.status if 400 <= exc.status < 500 else 400
+            raise GatewayError(status, exc.reason or "bad request body") from None
+        return raw
 
     async def read_json(self, request: web.Request) -> dict[str, Any]:
         """The request body as a JSON object, or a 400/413 that says what to fix."""
@@ -226,6 +264,22 @@ class Gateway:
         if not isinstance(body, dict):
             raise bad_request(f"The request body must be a JSON object, not a JSON {_json_type(body)}.")
         return body
+
+    async def _read_body(self, request: web.Request, length: int | None) -> bytearray:
+        """The body in one buffer, the size limit enforced as it arrives (after decompression).
+
+        Not `request.read()`: that copies the body once more into bytes and keeps that copy on the request
+        for its whole life; this buffer is dropped as soon as the JSON is parsed."""
+        limit = self.max_body
+        buf = bytearray()
+        content = request.content
+        while True:
+            chunk = await content.readany()
+            if not chunk:
+                return buf
+            buf += chunk
+            if len(buf) > limit:
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(buf))
 
     def _too_large(self, length: int | None) -> GatewayError:
         size = f" ({length} bytes)" if length is not None else ""
@@ -247,11 +301,14 @@ def json_answer(record: RequestRecord, body: dict[str, Any]) -> web.Response:
     return web.Response(body=orjson.dumps(body), headers=headers)
 
 
-def _scrub(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
+def _no_lingering(request: web.Request) -> None:
+    """A refused body is not read (or inflated) any further: the answer is sent, then the connection closes.
+
+    aiohttp would otherwise drain the rest for up to 10 s ("lingering"), inflating a compressed one as it
+    goes: a 1 MB deflate body claiming 1 GiB kept the event loop busy for about a second."""
+    protocol = request.protocol
+    if protocol is not None:
+        protocol._lingering_time = 0.0  # aiohttp: no lingering drain; an unread body then closes the connection
 
 
 def _client_key(authorization: str | None, x_api_key: str | None) -> str | None:

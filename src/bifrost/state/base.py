@@ -89,7 +89,8 @@ class StateStore:
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         raise NotImplementedError
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str) -> bool:
+        """Whether the key existed."""
         raise NotImplementedError
 
     # -- key cool-downs shared by every process --------------------------------------------------------

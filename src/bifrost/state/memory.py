@@ -119,5 +119,6 @@ class MemoryStore(StateStore):
                 del self._kv[k]
         self._kv[key] = (value, time.monotonic() + ttl_s if ttl_s else float("inf"))
 
-    async def delete(self, key: str) -> None:
-        self._kv.pop(key, None)
+    async def delete(self, key: str) -> bool:
+        item = self._kv.pop(key, None)
+        return item is not None and item[1] > time.monotonic()

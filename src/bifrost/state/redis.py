@@ -278,8 +278,8 @@ class RedisStore(StateStore):
         px = max(1, int(ttl_s * 1000)) if ttl_s else None
         await self._run(self.client.set(PREFIX + "kv:" + key, value, px=px))
 
-    async def delete(self, key: str) -> None:
-        await self._run(self.client.delete(PREFIX + "kv:" + key))
+    async def delete(self, key: str) -> bool:
+        return bool(await self._run(self.client.delete(PREFIX + "kv:" + key)))
 
     # -- key cool-downs ---------------------------------------------------------------------------------
     async def cool_down(self, provider: str, key_name: str, seconds: float) -> None:

@@ -28,6 +28,7 @@ def create_log_store(
         "retention_days": config.log_retention_days,
         "include_content": not client.disable_content_logging,
         "metrics": metrics,
+        "flush_interval": config.flush_interval_ms / 1000.0,
         **options,
     }
     if config.type == "sqlite":

@@ -6,14 +6,16 @@ import abc
 import asyncio
 import contextlib
 import logging
+import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import orjson
 
+from bifrost.core.secrets import clean_text
 from bifrost.observability.logging import redact
 from bifrost.observability.logstore.writer import BatchWriter
 from bifrost.observability.record import RequestRecord
@@ -53,6 +55,13 @@ COLUMNS = (
 )
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+MAX_OFFSET = 10**12
+LIST_CONTENT_CHARS = 2000  # list views show this much of a prompt/answer; GET /api/logs/{id} shows it all
+PAGE_ROWS = 100  # a list answer is fetched and written this many rows at a time
+CONTENT_COLUMNS = ("request_body", "response_content")
+_LIST_COLUMNS = ", ".join(
+    f"substr({c}, 1, {LIST_CONTENT_CHARS + 1}) AS {c}" if c in CONTENT_COLUMNS else c for c in COLUMNS
+)
 CONTENT_MAX_CHARS = 262_144  # per field; longer content is cut and marked
 RETENTION_INTERVAL_S = 3600.0
 Placeholder = Callable[[int], str]  # 1-based parameter index -> "?" (sqlite) or "$n" (postgres)
@@ -65,6 +74,9 @@ class LogStore(Protocol):
     def submit(self, rec: RequestRecord, cost: float) -> None: ...  # never blocks, never raises
     async def flush(self) -> None: ...
     async def query(self, filters: LogFilters) -> dict[str, Any]: ...
+    async def count(self, filters: LogFilters) -> int: ...
+    def pages(self, filters: LogFilters) -> AsyncIterator[list[dict[str, Any]]]: ...
+    async def get(self, request_id: str) -> dict[str, Any] | None: ...
     async def stats(self, filters: LogFilters) -> dict[str, Any]: ...
 
 
@@ -95,6 +107,8 @@ def _parse_time(param: str, value: str) -> float:
 
 
 def _parse_int(param: str, value: str, low: int, high: int | None = None) -> int:
+    if len(value) > 20:
+        raise FilterError(param, f"{param}: expected an integer of at most 20 digits")
     try:
         number = int(value)
     except ValueError:
@@ -138,7 +152,7 @@ class LogFilters:
         if params.get("limit"):
             f.limit = _parse_int("limit", params["limit"], 1, MAX_LIMIT)
         if params.get("offset"):
-            f.offset = _parse_int("offset", params["offset"], 0)
+            f.offset = _parse_int("offset", params["offset"], 0, MAX_OFFSET)
         return f
 
     def where(self, ph: Placeholder) -> tuple[str, list[Any]]:
@@ -167,67 +181,104 @@ class LogFilters:
 
 
 # ---- rows ------------------------------------------------------------------------------------------------
-def _redact(text: str | None) -> str | None:
-    return None if text is None else redact(text)
+# Rows are made safe when they are built: every text field is a string (a client's `"model": {"a": 1}` is
+# stored as its JSON), cleaned (invalid UTF-8 and control characters replaced: SQLite and PostgreSQL both
+# refuse them) and scrubbed of secrets; every number is a number. A row that still cannot be built is
+# dropped alone and counted (reason "bad_record").
+TEXT_MAX_CHARS = 1024  # identifiers, model names, error types: longer is a client's doing
 
 
-def _dump(value: Any) -> str | None:
+def _text(value: Any, limit: int = TEXT_MAX_CHARS) -> str | None:
     if value is None:
         return None
-    try:
-        text = (
-            value
-            if isinstance(value, str)
-            else orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-        )
-    except (TypeError, orjson.JSONEncodeError):
-        text = str(value)
-    text = redact(text)
-    if len(text) > CONTENT_MAX_CHARS:
-        text = text[:CONTENT_MAX_CHARS] + f"...[truncated {len(text) - CONTENT_MAX_CHARS} chars]"
+    if not isinstance(value, str):
+        try:
+            value = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except (TypeError, orjson.JSONEncodeError):
+            value = str(value)
+    text = redact(clean_text(value))
+    if len(text) > limit:
+        text = text[:limit] + f"...[truncated {len(text) - limit} chars]"
     return text
 
 
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+def _num(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+    return number if math.isfinite(number) else 0.0
+
+
+def _dump(value: Any) -> str | None:
+    return _text(value, CONTENT_MAX_CHARS)
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON column (attempts, labels) from already-cleaned values."""
+    return orjson.dumps(value, default=str).decode() if value else None
+
+
 def to_row(rec: RequestRecord, cost: float, include_content: bool) -> tuple[Any, ...]:
-    """One record as a tuple in COLUMNS order (secret values redacted; runs in the writer, off the hot path)."""
+    """One record as a tuple in COLUMNS order (safe and scrubbed; runs in the writer, off the hot path)."""
     attempts = [
         {
-            "provider": a.provider,
-            "model": a.model,
-            "key_name": a.key_name,
-            "status": a.status,
-            "error": _redact(a.error),
-            "latency_ms": round(a.latency_s * 1000, 3),
+            "provider": _text(a.provider),
+            "model": _text(a.model),
+            "key_name": _text(a.key_name),
+            "status": _int(a.status),
+            "error": _text(a.error, CONTENT_MAX_CHARS),
+            "latency_ms": round(_num(a.latency_s) * 1000, 3),
         }
         for a in rec.attempts
     ]
+    labels = {_text(k): _text(v) for k, v in rec.prom_labels.items()} if rec.prom_labels else None
     return (
-        rec.request_id,
-        rec.started_at,
-        rec.route,
-        rec.method,
+        _text(rec.request_id) or "",
+        _num(rec.started_at),
+        _text(rec.route),
+        _text(rec.method),
         bool(rec.stream),
-        rec.model_requested,
-        rec.provider,
-        rec.model or rec.model_requested,
-        rec.key_name,
-        rec.status,
-        rec.latency_s * 1000,
-        rec.upstream_s * 1000,
-        None if rec.ttft_s is None else rec.ttft_s * 1000,
-        rec.prompt_tokens,
-        rec.completion_tokens,
-        rec.cached_tokens,
-        float(cost),
-        rec.retries,
-        rec.fallback_index,
-        rec.error_type,
-        _redact(rec.error_message),
-        orjson.dumps(attempts).decode() if attempts else None,
-        orjson.dumps(rec.prom_labels).decode() if rec.prom_labels else None,
+        _text(rec.model_requested),
+        _text(rec.provider),
+        _text(rec.model or rec.model_requested),
+        _text(rec.key_name),
+        _int(rec.status),
+        _num(rec.latency_s) * 1000,
+        _num(rec.upstream_s) * 1000,
+        None if rec.ttft_s is None else _num(rec.ttft_s) * 1000,
+        _int(rec.prompt_tokens),
+        _int(rec.completion_tokens),
+        _int(rec.cached_tokens),
+        _num(cost),
+        _int(rec.retries),
+        _int(rec.fallback_index),
+        _text(rec.error_type),
+        _text(rec.error_message, CONTENT_MAX_CHARS),
+        _json_text(attempts),
+        _json_text(labels),
         _dump(rec.request_body) if include_content else None,
         _dump(rec.response_content) if include_content else None,
     )
+
+
+def safe_rows(items: list[tuple[RequestRecord, float]], include_content: bool) -> tuple[list[tuple[Any, ...]], int]:
+    """The rows of a batch, and how many records could not be made into a row (dropped alone)."""
+    rows: list[tuple[Any, ...]] = []
+    bad = 0
+    for rec, cost in items:
+        try:
+            rows.append(to_row(rec, cost, include_content))
+        except Exception:
+            bad += 1
+    return rows, bad
 
 
 def _loads(text: str | None) -> Any:
@@ -239,7 +290,23 @@ def _loads(text: str | None) -> Any:
         return text
 
 
-def row_to_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+def _preview(text: str | None, parse: bool) -> tuple[Any, bool]:
+    """A list view's content: (value, truncated). Cut content is shown as text, never half-parsed."""
+    if text is None:
+        return None, False
+    if len(text) > LIST_CONTENT_CHARS:
+        return text[:LIST_CONTENT_CHARS], True
+    return (_loads(text) if parse else text), False
+
+
+def row_to_dict(row: Mapping[str, Any], list_view: bool = False) -> dict[str, Any]:
+    """A stored row as the API shows it. `list_view`: content cut to LIST_CONTENT_CHARS (then
+    ``content_truncated`` is true and the full record is at GET /api/logs/{id})."""
+    if list_view:
+        body, cut_body = _preview(row["request_body"], parse=True)
+        answer, cut_answer = _preview(row["response_content"], parse=False)
+    else:
+        body, answer, cut_body, cut_answer = _loads(row["request_body"]), row["response_content"], False, False
     ts = float(row["ts"])
     return {
         "id": row["request_id"],
@@ -266,8 +333,9 @@ def row_to_dict(row: Mapping[str, Any]) -> dict[str, Any]:
         "error_message": row["error_message"],
         "attempts": _loads(row["attempts"]) or [],
         "prom_labels": _loads(row["prom_labels"]) or {},
-        "request_body": _loads(row["request_body"]),
-        "response_content": row["response_content"],
+        "request_body": body,
+        "response_content": answer,
+        "content_truncated": cut_body or cut_answer,
     }
 
 
@@ -375,7 +443,8 @@ class BaseLogStore(abc.ABC):
     async def _close(self) -> None: ...
 
     @abc.abstractmethod
-    async def _insert(self, items: list[tuple[RequestRecord, float]]) -> None: ...
+    async def _insert(self, items: list[tuple[RequestRecord, float]]) -> int:
+        """Write a batch; a batch the store refuses is written row by row. Returns the rows dropped."""
 
     @abc.abstractmethod
     async def _fetch(self, sql: str, args: list[Any]) -> list[Mapping[str, Any]]: ...
@@ -434,17 +503,51 @@ class BaseLogStore(abc.ABC):
             await self._retention_once()
 
     # reads
-    async def query(self, filters: LogFilters) -> dict[str, Any]:
+    async def count(self, filters: LogFilters) -> int:
         where, args = filters.where(self.placeholder)
-        n = len(args)
         count = await self._fetch(f"SELECT COUNT(*) AS total FROM {TABLE}{where}", args)
-        total = int(count[0]["total"]) if count else 0
-        sql = (
-            f"SELECT {', '.join(COLUMNS)} FROM {TABLE}{where} ORDER BY ts DESC, seq DESC"
-            f" LIMIT {self.placeholder(n + 1)} OFFSET {self.placeholder(n + 2)}"
-        )
-        rows = await self._fetch(sql, [*args, filters.limit, filters.offset])
-        logs = [row_to_dict(r) for r in rows]
+        return int(count[0]["total"]) if count else 0
+
+    async def pages(self, filters: LogFilters) -> AsyncIterator[list[dict[str, Any]]]:
+        """The list view's rows, newest first, PAGE_ROWS at a time (content cut to LIST_CONTENT_CHARS).
+
+        After the first page the next one starts below the last row seen (ts, seq), so rows written
+        meanwhile neither repeat nor shift the window."""
+        where, args = filters.where(self.placeholder)
+        left = filters.limit
+        after: tuple[float, int] | None = None
+        while left > 0:
+            n = min(PAGE_ROWS, left)
+            page_args = list(args)
+            clause = where
+            if after is not None:
+                page_args += [after[0], after[0], after[1]]
+                i = len(page_args)
+                keyset = (
+                    f"(ts < {self.placeholder(i - 2)} OR (ts = {self.placeholder(i - 1)}"
+                    f" AND seq < {self.placeholder(i)}))"
+                )
+                clause = f"{where} AND {keyset}" if where else f" WHERE {keyset}"
+            offset = filters.offset if after is None else 0
+            page_args += [n, offset]
+            i = len(page_args)
+            sql = (
+                f"SELECT seq, {_LIST_COLUMNS} FROM {TABLE}{clause} ORDER BY ts DESC, seq DESC"
+                f" LIMIT {self.placeholder(i - 1)} OFFSET {self.placeholder(i)}"
+            )
+            rows = await self._fetch(sql, page_args)
+            if not rows:
+                return
+            after = (float(rows[-1]["ts"]), int(rows[-1]["seq"]))
+            yield [row_to_dict(r, list_view=True) for r in rows]
+            if len(rows) < n:
+                return
+            left -= n
+
+    async def query(self, filters: LogFilters) -> dict[str, Any]:
+        """The list view as one dict (the HTTP route streams `pages` instead)."""
+        total = await self.count(filters)
+        logs = [row async for page in self.pages(filters) for row in page]
         return {
             "logs": logs,
             "total": total,
@@ -452,6 +555,15 @@ class BaseLogStore(abc.ABC):
             "offset": filters.offset,
             "has_more": filters.offset + len(logs) < total,
         }
+
+    async def get(self, request_id: str) -> dict[str, Any] | None:
+        """The newest full record with this request id (content as stored), or None."""
+        sql = (
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} WHERE request_id = {self.placeholder(1)}"
+            " ORDER BY ts DESC, seq DESC LIMIT 1"
+        )
+        rows = await self._fetch(sql, [request_id])
+        return row_to_dict(rows[0]) if rows else None
 
     async def stats(self, filters: LogFilters) -> dict[str, Any]:
         where, args = filters.where(self.placeholder)

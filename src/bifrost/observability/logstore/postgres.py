@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from bifrost.observability.logstore.base import COLUMNS, TABLE, BaseLogStore, log, to_row
+from bifrost.observability.logstore.base import COLUMNS, TABLE, BaseLogStore, log, safe_rows
 from bifrost.observability.record import RequestRecord
 
 MIGRATION_LOCK_ID = 0x62696672  # "bifr"
@@ -140,10 +140,23 @@ class PostgresLogStore(BaseLogStore):
             except Exception:
                 pool.terminate()
 
-    async def _insert(self, items: list[tuple[RequestRecord, float]]) -> None:
+    async def _insert(self, items: list[tuple[RequestRecord, float]]) -> int:
+        import asyncpg
+
         pool = await self._get_pool()
-        include = self.include_content
-        await pool.executemany(_INSERT, [to_row(r, c, include) for r, c in items])
+        rows, bad = safe_rows(items, self.include_content)
+        try:
+            await pool.executemany(_INSERT, rows)
+            return bad
+        except (asyncpg.PostgresError, asyncpg.DataError, ValueError, TypeError, UnicodeError, OverflowError) as exc:
+            if isinstance(exc, asyncpg.PostgresConnectionError | asyncpg.InsufficientResourcesError):
+                raise  # the store is failing, not a row
+        for row in rows:  # only the bad row is lost
+            try:
+                await pool.execute(_INSERT, *row)
+            except (asyncpg.PostgresError, asyncpg.DataError, ValueError, TypeError, UnicodeError, OverflowError):
+                bad += 1
+        return bad
 
     async def _fetch(self, sql: str, args: list[Any]) -> list[Mapping[str, Any]]:
         pool = await self._get_pool()

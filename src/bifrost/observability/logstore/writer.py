@@ -3,7 +3,9 @@
 ``submit`` is O(1), never awaits and never raises: when the queue is full the record is dropped and counted
 (``bifrost_logstore_dropped_total{reason="queue_full"}``). The writer task drains the queue in batches
 (when a batch is full or every ``flush_interval`` seconds); a batch the backend fails to write, or does not
-write within ``write_timeout``, is dropped and counted (``reason="store_error"``). Records still queued when
+write within ``write_timeout``, is dropped and counted (``reason="store_error"``). A backend that refuses a
+batch because of one bad record writes it row by row and reports the records it dropped
+(``reason="bad_record"``), so one bad request never costs the others their records. Records still queued when
 ``stop`` gives up are counted as ``reason="shutdown"``.
 """
 
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bifrost.logstore")
 
 Item = tuple[RequestRecord, float]
-Sink = Callable[[list[Item]], Awaitable[None]]
+Sink = Callable[[list[Item]], Awaitable[int | None]]  # returns how many records it had to drop
 _WARN_EVERY_S = 60.0
 
 
@@ -123,8 +125,10 @@ class BatchWriter:
             batch = [items.popleft() for _ in range(n)]
             try:
                 async with asyncio.timeout(self._timeout):
-                    await self._sink(batch)
-                self.written += n
+                    bad = await self._sink(batch) or 0
+                self.written += n - bad
+                if bad:
+                    self._drop("bad_record", bad)
             except asyncio.CancelledError:
                 self._drop("shutdown", n)
                 raise
@@ -137,6 +141,15 @@ class BatchWriter:
                         "logs store write failed; records dropped",
                         extra={"fields": {"error": repr(exc)[:300], "dropped": n}},
                     )
+
+    @property
+    def flush_interval(self) -> float:
+        return self._interval
+
+    def count_crash(self) -> None:
+        """A previous process crashed with records queued (how many cannot be known): counted as one."""
+        self._drop("crash", 1)
+        self.dropped -= 1  # not a record of this process
 
     def _drop(self, reason: str, n: int) -> None:
         self.dropped += n

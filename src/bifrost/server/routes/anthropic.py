@@ -148,8 +148,10 @@ class AnthropicRoutes:
         gw = self.gw
         ctx = gw.context(request, "anthropic", "count_tokens")
         record = ctx.record
+        gw.observer.request_started("count_tokens")  # it uses a provider key: metrics and access log see it
         try:
             body = await gw.read_json(request)
+            record.model_requested = body.get("model")
             target = gw.router.resolve(body.get("model"), "anthropic")
             provider = gw.providers[target.provider]
             if not isinstance(provider, AnthropicProvider):
@@ -175,6 +177,17 @@ class AnthropicRoutes:
             )
         except GatewayError as exc:
             return anthropic_error_response(exc, ctx, gw)
+        except asyncio.CancelledError:
+            record.status = 499
+            raise
+        except Exception:
+            log.exception("unexpected error serving request %s", record.request_id)
+            return anthropic_error_response(
+                GatewayError(500, f"internal gateway error (request id {record.request_id})"), ctx, gw
+            )
+        finally:
+            record.latency_s = time.perf_counter() - ctx.started
+            gw.observer.finish(record)
 
 
 class _AnthropicOut:

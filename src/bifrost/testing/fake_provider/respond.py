@@ -75,7 +75,26 @@ def scripted_error(call: Call, script: Script) -> web.Response:
     if "error_body" in script:
         return json_response(call, script["error_body"], status)
     message = str(script.get("error_message") or f"fake {call.wire.name} error (status {status})")
-    return error_response(call, status, message, script.get("error_type"), script.get("error_code"))
+    size = script.get("error_size")
+    if size:
+        message = message + "x" * max(0, int(size) - len(message))
+    echo = set(script.get("echo_key") or ())
+    error_type, code = script.get("error_type"), script.get("error_code")
+    if echo:
+        leaked = f"key {call.key}"
+        error_type = leaked if "type" in echo else error_type
+        code = leaked if "code" in echo else code
+        message = f"{message} ({leaked})" if "message" in echo else message
+    body = call.wire.error_body(status, message, error_type, code)
+    if "param" in echo and isinstance(body.get("error"), dict):
+        body["error"]["param"] = f"key {call.key}"
+    return json_response(call, body, status)
+
+
+def redirect(call: Call, script: Script) -> web.Response:
+    status = int(script.get("status") or 307)
+    headers = {**(extra_headers(script) or {}), "Location": str(script["redirect_to"])}
+    return web.Response(status=status if 300 <= status < 400 else 307, headers=headers)
 
 
 def cut(request: web.Request) -> NoReturn:
@@ -105,6 +124,8 @@ async def before_answer(call: Call) -> web.StreamResponse | None:
             cut(call.request)
         if script.get("stall_after") is not None:
             await hang(call.request)
+    if script.get("redirect_to"):
+        return redirect(call, script)
     if script.get("status"):
         return scripted_error(call, script)
     if script.get("malformed") and not call.stream:
@@ -143,7 +164,8 @@ async def send_events(
             await resp.write(GARBAGE_EVENT)
         if i == error_at:
             message = str(script.get("error_message") or "Overloaded")
-            await resp.write(call.wire.stream_error(message, script.get("error_type")))
+            error_type = f"key {call.key}" if "type" in (script.get("echo_key") or ()) else script.get("error_type")
+            await resp.write(call.wire.stream_error(message, error_type))
             break
         if i == cut_at:
             cut(call.request)

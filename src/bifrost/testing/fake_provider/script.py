@@ -8,6 +8,11 @@ Random faults (load and soak tests): ``"fail_rate": p`` makes the script's fault
 (``FAULT_FIELDS``) apply to a request with probability ``p`` only; otherwise the request
 is answered normally. With ``"faults": [{...}, ...]`` a failing request takes one of
 those partial scripts, picked uniformly at random, over the script's own fields.
+
+Hostile upstreams: ``"redirect_to": URL`` answers a redirect (``status`` if it is 3xx, else 307) to URL;
+``"error_size": N`` pads a scripted error's message to N bytes; ``"echo_key": ["type", "code", "param",
+"message"]`` puts the API key the request carried into those fields of a scripted error (and the
+``type`` of a scripted stream error), as careless upstreams do.
 """
 
 from __future__ import annotations
@@ -44,11 +49,14 @@ SCRIPT_FIELDS: frozenset[str] = frozenset(
         "match",
         "fail_rate",
         "faults",
+        "redirect_to",
+        "error_size",
+        "echo_key",
     }
 )
 # What `fail_rate` switches on and off: everything that makes an answer fail.
 FAULT_FIELDS: frozenset[str] = frozenset(
-    {"status", "malformed", "malformed_after", "cut_after", "stall_after", "stream_error_after"}
+    {"status", "malformed", "malformed_after", "cut_after", "stall_after", "stream_error_after", "redirect_to"}
 )
 MATCH_FIELDS: frozenset[str] = frozenset({"model", "key", "path"})
 

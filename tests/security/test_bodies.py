@@ -1,0 +1,55 @@
+"""Finding 9: compressed and large bodies. Decompression is incremental with the size limit enforced as
+it goes (aiohttp >= 3.12 inflates in steps with back-pressure); a body that does not decode is a 400, a
+body over the limit a 413, and other clients are served meanwhile. Peak memory for a body at the limit is
+measured by bench/body_memory.py (docs/security.md)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+
+import pytest
+
+from bifrost.testing.fake_provider import FakeProvider
+from harness import GatewayFactory, http_get, openai_config
+
+from .helpers import CHAT, post
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data"),
+    [("deflate", b"\x78\x9cthis is not deflate at all"), ("deflate", b"garbage"), ("gzip", b"\x1f\x8bnot gzip"),
+     ("gzip", gzip.compress(json.dumps(CHAT).encode(), mtime=0)[:40])],
+    ids=["deflate-bad-stream", "deflate-garbage", "gzip-bad-stream", "gzip-cut-short"],
+)
+def test_a_body_that_does_not_decode_is_a_400(
+    encoding: str, data: bytes, fake: FakeProvider, start_gateway: GatewayFactory
+) -> None:
+    gw = start_gateway(openai_config(fake.url))
+    status, _, body = post(gw.v1_url + "/chat/completions", data, {"Content-Encoding": encoding})
+    assert 400 <= status < 500 and status != 408, (status, body)
+    assert json.loads(body)["error"]["message"]
+    assert fake.control.stats()["total"] == 0
+    assert http_get(gw.url + "/health")[0] == 200
+
+
+def test_an_encoding_the_gateway_cannot_decode_is_a_400(fake: FakeProvider, start_gateway: GatewayFactory) -> None:
+    """Brotli without the Brotli package (not a dependency): aiohttp's parser refuses it before any route."""
+    gw = start_gateway(openai_config(fake.url))
+    status, _, body = post(gw.v1_url + "/chat/completions", b"nope", {"Content-Encoding": "br"})
+    assert status == 400 and b"content-encoding" in body.lower()
+
+
+def test_a_compressed_body_that_inflates_past_the_limit_is_a_413(
+    fake: FakeProvider, start_gateway: GatewayFactory
+) -> None:
+    gw = start_gateway(openai_config(fake.url, client={"max_request_body_size_mb": 1}))
+    bomb = zlib.compress(b'{"model": "gpt-4o-mini", "messages": [], "pad": "' + b" " * (256 * 1024 * 1024), 9)
+    assert len(bomb) < 1024 * 1024
+    status, _, body = post(gw.v1_url + "/chat/completions", bomb, {"Content-Encoding": "deflate"})
+    assert status == 413, body[:300]
+    assert json.loads(body)["error"]["code"] == "request_too_large"
+    assert http_get(gw.url + "/health")[0] == 200
+    good = zlib.compress(json.dumps(CHAT).encode())
+    assert post(gw.v1_url + "/chat/completions", good, {"Content-Encoding": "deflate"})[0] == 200
