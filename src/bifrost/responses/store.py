@@ -51,7 +51,6 @@ class MemoryStore:
         return self._data.pop(key, None) is not None
 
 
-@dataclass(slots=True)
 class SharedStore:
     """The gateway's shared `state_store` (Redis) as the backend, so every worker and instance can continue
     every conversation; with the `memory` state store each process keeps its own `MemoryStore`."""
@@ -69,6 +68,7 @@ class SharedStore:
         return await self._state.delete(key)
 
 
+@dataclass(slots=True)
 class StoredResponse:
     """One served response: enough to answer GET/input_items and to expand it into a later turn."""
 
