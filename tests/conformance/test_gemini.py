@@ -104,13 +104,19 @@ def test_plain_chat(gateway: GatewayProcess, fake: FakeProvider, col: str) -> No
 def test_system_prompt(gateway: GatewayProcess, fake: FakeProvider, col: str) -> None:
     messages = [
         {"role": "system", "content": "You are terse."},
-        {"role": "user", "content": "Hi"},
         {"role": "developer", "content": [{"type": "text", "text": "Answer in French."}]},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Salut"},
+        {"role": "system", "content": "Now answer in German."},  # mid-conversation (Claude Code's beta)
     ]
     openai_chat(gateway, model=MODEL, messages=messages)
     body = check_gemini_upstream(upstream(fake))
     assert body["systemInstruction"] == {"parts": [{"text": "You are terse."}, {"text": "Answer in French."}]}
-    assert body["contents"] == [{"role": "user", "parts": [{"text": "Hi"}]}]
+    assert body["contents"] == [
+        {"role": "user", "parts": [{"text": "Hi"}]},
+        {"role": "model", "parts": [{"text": "Salut"}]},
+        {"role": "user", "parts": [{"text": "<system-reminder>Now answer in German.</system-reminder>"}]},
+    ]
 
 
 @pytest.mark.parametrize("col", cells("multi-turn", OPENAI_TO_GEMINI))

@@ -389,3 +389,34 @@ def test_genai_embeddings_and_errors() -> None:
     assert genai_error(429, "slow down") == {"error": {"code": 429, "message": "slow down",
                                                        "status": "RESOURCE_EXHAUSTED"}}
     assert genai_error(418, "teapot")["error"]["status"] == "FAILED_PRECONDITION"
+
+
+def test_leading_system_messages_become_the_system_instruction() -> None:
+    out = openai_to_gemini_request(
+        {"messages": [{"role": "system", "content": "a"}, {"role": "developer", "content": "b"}, USER]}, "m"
+    )
+    assert out["systemInstruction"] == {"parts": [{"text": "a"}, {"text": "b"}]}
+    assert out["contents"] == [{"role": "user", "parts": [{"text": "Hi"}]}]
+
+
+def test_a_mid_conversation_system_message_stays_in_place_as_a_system_note() -> None:
+    messages = [
+        USER,
+        {"role": "assistant", "content": "Hello"},
+        {"role": "system", "content": [{"type": "text", "text": "be brief"}]},
+        {"role": "user", "content": "Go on"},
+    ]
+    out = openai_to_gemini_request({"messages": messages}, "m")
+    assert "systemInstruction" not in out
+    assert out["contents"] == [
+        {"role": "user", "parts": [{"text": "Hi"}]},
+        {"role": "model", "parts": [{"text": "Hello"}]},
+        {"role": "user", "parts": [{"text": "<system-reminder>be brief</system-reminder>"}, {"text": "Go on"}]},
+    ]
+
+
+def test_a_mid_conversation_system_message_with_an_image_is_rejected() -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    with pytest.raises(TranslationError, match="only contain text"):
+        openai_to_gemini_request({"messages": [USER, {"role": "system", "content": [image]}]}, "m")
+

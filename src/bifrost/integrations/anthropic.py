@@ -43,7 +43,7 @@ Request rules (`anthropic_request_to_openai`)
   ``Provider.adapt_translated``); disabled and adaptive thinking send nothing. Dropped because the target has
   no equivalent it is sure to accept: ``output_config`` (``effort``), ``context_management`` (the edits are
   server-side bookkeeping), ``top_k``, ``service_tier``, ``container``, ``mcp_servers`` and every other field.
-* Gemini (intended rule for the Gemini provider's translation of these canonical messages): the leading
+* Gemini (the Gemini provider's translation of these canonical messages, `providers/gemini/translate.py`): the leading
   system text -> ``systemInstruction``; a later ``system`` message -> an in-place ``user`` turn whose text is
   marked as a system note (wrapped in ``<system-reminder>...</system-reminder>``, as Claude Code itself does
   when the beta is refused).

@@ -7,8 +7,11 @@ request side and every rule; the answer side lives in `response.py` (whole answe
 
 Request rules (`openai_to_gemini_request`)
 -------------------------------------------
-* ``system`` and ``developer`` messages, wherever they appear, become ``systemInstruction`` (one text part
-  per message text, in order). Non-text parts there are rejected.
+* ``system`` and ``developer`` messages before the first other message become ``systemInstruction`` (one
+  text part per message text, in order). A later one (Claude Code's mid-conversation system messages) stays
+  in place: a ``user`` turn whose texts are marked as a system note, ``<system-reminder>TEXT</system-reminder>``
+  (as Claude Code marks them itself when the beta is refused), merged into an adjacent user turn since Gemini
+  wants turns to alternate. Non-text parts in either are rejected.
 * ``user`` -> a ``user`` content, ``assistant`` -> a ``model`` content; consecutive contents of one role
   are merged (Gemini wants turns to alternate). ``tool`` messages become ``functionResponse`` parts of a
   ``user`` content, so the results of parallel calls travel together. Empty texts are left out and a
@@ -148,6 +151,9 @@ _PASSED_THROUGH = (("safetySettings", "safetySettings"), ("safety_settings", "sa
 # ---------------------------------------------------------------------------------------------------
 
 
+SYSTEM_NOTE = "<system-reminder>{}</system-reminder>"  # a mid-conversation system message, as a user turn
+
+
 def openai_to_gemini_request(body: JSONDict, model: str) -> JSONDict:
     """Translate an OpenAI chat completion request body into a Gemini ``generateContent`` body."""
     messages = body.get("messages")
@@ -162,7 +168,11 @@ def openai_to_gemini_request(body: JSONDict, model: str) -> JSONDict:
             raise TranslationError("each message must be an object", f"messages[{i}]")
         role = msg.get("role")
         if role in ("system", "developer"):
-            system_parts.extend(_parts(msg.get("content"), i, system=True))
+            parts = _parts(msg.get("content"), i, system=True)
+            if contents:  # mid-conversation: kept at its place, marked as a system note
+                _append(contents, "user", [{**part, "text": SYSTEM_NOTE.format(part["text"])} for part in parts])
+            else:
+                system_parts.extend(parts)
         elif role == "user":
             _append(contents, "user", _parts(msg.get("content"), i))
         elif role == "assistant":
