@@ -49,8 +49,11 @@ class _HeadDeadline(asyncio.Protocol):
         inner = self._inner
         waiting = inner._current_request is None and not inner._messages  # between requests: a head starts
         if waiting and self._handle is None:
+            # Only a connection's first bytes are checked: later ones may be the rest of a body whose request
+            # was already answered (a refused body that aiohttp drains), which is not a head at all.
             line, newline, _ = data.partition(b"\n")
-            if newline and b" HTTP/" not in line and self._transport is not None:
+            first = inner._request_count == 0
+            if first and newline and b" HTTP/" not in line and self._transport is not None:
                 self._transport.close()  # HTTP/0.9 or not HTTP at all: no head will ever follow
                 return
             self._count = inner._request_count

@@ -301,14 +301,23 @@ def json_answer(record: RequestRecord, body: dict[str, Any]) -> web.Response:
     return web.Response(body=orjson.dumps(body), headers=headers)
 
 
+LINGER_S = 2.0  # how long the rest of a refused plain body is read and discarded
+
+
 def _no_lingering(request: web.Request) -> None:
-    """A refused body is not read (or inflated) any further: the answer is sent, then the connection closes.
+    """A refused body is not inflated any further: the answer is sent, then the connection closes.
 
     aiohttp would otherwise drain the rest for up to 10 s ("lingering"), inflating a compressed one as it
-    goes: a 1 MB deflate body claiming 1 GiB kept the event loop busy for about a second."""
+    goes: a 1 MB deflate body claiming 1 GiB kept the event loop busy for about a second. A plain body is
+    still read and discarded for a moment (no buffering, little CPU): closing a socket with unread data
+    resets the connection, and the client would lose the 413 it is owed before it finished sending."""
     protocol = request.protocol
-    if protocol is not None:
+    if protocol is None:
+        return
+    if request.headers.get("Content-Encoding"):
         protocol._lingering_time = 0.0  # aiohttp: no lingering drain; an unread body then closes the connection
+    else:
+        protocol._lingering_time = min(protocol._lingering_time, LINGER_S)
 
 
 def _client_key(authorization: str | None, x_api_key: str | None) -> str | None:

@@ -128,12 +128,15 @@ class VertexProvider(AnthropicProvider):
         key: KeyConfig | None,
         ctx: RequestContext,
         version: str | None = None,
+        beta: str | None = None,
     ) -> dict[str, Any]:
         """Vertex counts Claude tokens at the `count-tokens` model, with the model named in the body."""
         self._claude_only(model)
         body["model"] = model
         body["anthropic_version"] = ANTHROPIC_VERSION
         prefix, headers = await self.target(key, ctx, "anthropic", "count-tokens")
+        if beta:
+            headers["anthropic-beta"] = beta
         return await self.post_json(prefix + ":rawPredict", encode_request(body), headers, key)
 
     def _claude_only(self, model: str) -> None:
