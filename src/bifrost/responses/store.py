@@ -77,6 +77,7 @@ class StoredResponse:
     history: list[JSONDict] = field(default_factory=list)  # earlier turns' items (input + output), oldest first
     provider: str = ""  # who served it
     native: bool = False  # served by the provider's own Responses API (stored there too, under the same id)
+    owner: str = ""  # the virtual key that created it (governance); only that key may read or continue it
 
     def conversation(self) -> list[JSONDict]:
         """Every item of the conversation up to and including this response's output."""
@@ -90,13 +91,16 @@ class StoredResponse:
                 "history": self.history,
                 "provider": self.provider,
                 "native": self.native,
+                "owner": self.owner,
             }
         )
 
     @classmethod
     def decode(cls, raw: bytes) -> StoredResponse:
         data = orjson.loads(raw)
-        return cls(data["response"], data["input"], data["history"], data["provider"], data["native"])
+        return cls(
+            data["response"], data["input"], data["history"], data["provider"], data["native"], data.get("owner", "")
+        )
 
 
 class ResponseStore:

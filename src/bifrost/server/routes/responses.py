@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -37,7 +39,7 @@ from bifrost.responses.translate import (
     output_text,
     responses_request_to_chat,
 )
-from bifrost.server.gateway import Gateway, json_answer
+from bifrost.server.gateway import GATE_KEY, Gateway, json_answer
 from bifrost.server.routes.openai import PREFIXES, error_response, extra_fields
 
 log = logging.getLogger("bifrost")
@@ -111,6 +113,21 @@ def _take_usage(record: RequestRecord, usage: Any) -> None:
         record.cached_tokens = details.get("cached_tokens") or 0
 
 
+def _answers_errors(
+    handler: Callable[[ResponsesRoutes, web.Request], Awaitable[web.StreamResponse]],
+) -> Callable[[ResponsesRoutes, web.Request], Awaitable[web.StreamResponse]]:
+    """A GatewayError raised by a stored-response route becomes its OpenAI-shaped answer."""
+
+    @functools.wraps(handler)
+    async def answer(self: ResponsesRoutes, request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(self, request)
+        except GatewayError as exc:
+            return self._error(request, exc)
+
+    return answer
+
+
 class ResponsesRoutes:
     def __init__(self, gateway: Gateway, store: ResponseStore) -> None:
         self.gw = gateway
@@ -144,7 +161,7 @@ class ResponsesRoutes:
             except ResponsesTranslationError as exc:
                 raise bad_request(exc.message, param=exc.param) from None
             previous = body.get("previous_response_id")
-            prev = await self.store.get(previous) if previous else None
+            prev = await self._stored(request, previous) if previous else None
             if previous and prev is None and not any(is_native(gw.providers[t.provider]) for t in targets):
                 raise GatewayError(
                     400,
@@ -180,7 +197,7 @@ class ResponsesRoutes:
             def stored(resp: dict[str, Any]) -> StoredResponse | None:
                 if not keep or not isinstance(resp.get("id"), str):
                     return None
-                return StoredResponse(resp, this_input, history, provider.name, native)
+                return StoredResponse(resp, this_input, history, provider.name, native, _owner(request))
 
             if isinstance(result, ChatStream):
                 return await self._relay(request, ctx, result, body, response_id, native, stored)
@@ -304,9 +321,10 @@ class ResponsesRoutes:
         return raw
 
     # -- the stored-response routes -----------------------------------------------------------------------
+    @_answers_errors
     async def retrieve(self, request: web.Request) -> web.StreamResponse:
         response_id = request.match_info["id"]
-        stored = await self.store.get(response_id)
+        stored = await self._stored(request, response_id)
         if stored is not None and not stored.native:
             if request.query.get("stream") == "true":
                 return self._error(request, bad_request(
@@ -315,8 +333,9 @@ class ResponsesRoutes:
             return _json(stored.response)
         return await self._upstream(request, stored, "retrieve")
 
+    @_answers_errors
     async def list_input_items(self, request: web.Request) -> web.StreamResponse:
-        stored = await self.store.get(request.match_info["id"])
+        stored = await self._stored(request, request.match_info["id"])
         if stored is None or stored.native:
             return await self._upstream(request, stored, "input_items")
         items = list(stored.input)
@@ -339,17 +358,19 @@ class ResponsesRoutes:
             "has_more": len(items) > limit,
         })
 
+    @_answers_errors
     async def delete(self, request: web.Request) -> web.StreamResponse:
         response_id = request.match_info["id"]
-        stored = await self.store.get(response_id)
+        stored = await self._stored(request, response_id)
         if stored is not None:
             await self.store.delete(response_id)
             if not stored.native:
                 return _json({"id": response_id, "object": "response", "deleted": True})
         return await self._upstream(request, stored, "delete")
 
+    @_answers_errors
     async def cancel(self, request: web.Request) -> web.StreamResponse:
-        stored = await self.store.get(request.match_info["id"])
+        stored = await self._stored(request, request.match_info["id"])
         if stored is not None and not stored.native:
             return self._error(request, bad_request(
                 "Only responses created with background: true can be cancelled; this one has already finished."))
@@ -357,6 +378,14 @@ class ResponsesRoutes:
 
     async def input_tokens(self, request: web.Request) -> web.StreamResponse:
         return await self._upstream(request, None, "input_tokens")
+
+    async def _stored(self, request: web.Request, response_id: str) -> StoredResponse | None:
+        """The stored response if the caller may see it: one a virtual key created is that key's alone (another
+        caller gets the 404 an unknown id gets, and the id is not looked up upstream either)."""
+        stored = await self.store.get(response_id)
+        if stored is not None and stored.owner != _owner(request):
+            raise GatewayError(404, f"No response found with id '{response_id}'.", code="not_found")
+        return stored
 
     async def _upstream(self, request: web.Request, stored: StoredResponse | None, method: str) -> web.StreamResponse:
         """Ask the provider that has the response (or x-bf-provider / the model's provider / openai)."""
@@ -387,3 +416,11 @@ def _native_failure(
         {"type": "response.failed", "sequence_number": sequence, "response": resp},
         {"type": "error", "sequence_number": sequence + 1, "code": code, "message": exc.message, "param": None},
     ]
+
+
+def _owner(request: web.Request) -> str:
+    """The virtual key's id when governance identified one, else "" (no governance, or no key required)."""
+    gate = request.get(GATE_KEY)
+    vk = getattr(gate, "vk", None)
+    return vk.id if vk is not None else ""
+
