@@ -166,10 +166,8 @@ def _flush_logs() -> None:
 def _report(config: Config, host: str) -> None:
     """What is configured: providers, usable keys, models. Never a key value. Logged once the port is
     bound, so a gateway that cannot listen prints one line and nothing that looks like it started."""
-    from bifrost.providers.registry import unsupported_warnings
-
     log.info("Bifrost %s starting with config %s", __version__, config.source or "(inline)")
-    for warning in (*config.warnings, *unsupported_warnings(config)):
+    for warning in config.warnings:
         log.warning("%s", warning)
     for name, p in config.providers.items():
         usable = sum(1 for k in p.keys if k.usable)

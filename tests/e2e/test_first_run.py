@@ -142,24 +142,6 @@ def test_busy_port_is_one_line_and_a_nonzero_exit(tmp_path: Path, busy_port: int
     assert "listening" not in output
 
 
-def test_check_warns_about_providers_that_are_not_built(tmp_path: Path) -> None:
-    from bifrost.config.model import BUILTIN_PROVIDERS
-    from bifrost.providers.registry import UnsupportedProvider, _provider_class
-
-    unbuilt = []
-    for name in BUILTIN_PROVIDERS:
-        config = load_config_text(json.dumps({"providers": {name: {"keys": [{"value": "k"}]}}}))
-        if _provider_class(config.providers[name]) is UnsupportedProvider:
-            unbuilt.append(name)
-    if not unbuilt:
-        pytest.skip("every built-in provider type is implemented: nothing to warn about")
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({"providers": {unbuilt[0]: {"keys": [{"value": "k"}]}}}), encoding="utf-8")
-    done = run_cli("check", "--config", str(path))
-    assert done.returncode == 0
-    assert f"warning: provider {unbuilt[0]}: type '{unbuilt[0]}' is not supported yet" in done.stdout
-
-
 # --- bifrost demo ------------------------------------------------------------------------------------
 
 

@@ -22,10 +22,8 @@ def run_check(path: str | os.PathLike[str], env: Mapping[str, str] | None = None
         for problem in exc.problems:
             print(f"error: {problem.path}: {problem.message}", file=sys.stderr)
         return EXIT_INVALID
-    from bifrost.providers.registry import unsupported_warnings
-
     print(summary(config))
-    for warning in (*config.warnings, *unsupported_warnings(config)):
+    for warning in config.warnings:
         print(f"warning: {warning}")
     return EXIT_OK
 

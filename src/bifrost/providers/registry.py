@@ -4,27 +4,9 @@ from __future__ import annotations
 
 import importlib
 
-from bifrost.config.model import ClientConfig, Config, KeyConfig, ProviderConfig
-from bifrost.core.context import RequestContext
-from bifrost.core.errors import GatewayError
-from bifrost.providers.base import ChatStream, Provider
+from bifrost.config.model import ClientConfig, Config, ProviderConfig
+from bifrost.providers.base import Provider
 from bifrost.providers.openai import OpenAICompatibleProvider
-
-
-class UnsupportedProvider(Provider):
-    """A provider type this build cannot call yet: it starts, and every request says so clearly."""
-
-    async def chat(
-        self, body: dict, model: str, key: KeyConfig | None, ctx: RequestContext
-    ) -> dict | ChatStream:
-        raise GatewayError(
-            501,
-            f"provider type '{self.config.base_type}' ({self.name}) is not supported by this Bifrost build yet",
-            provider=self.name,
-            code="provider_not_supported",
-            retryable=False,
-        )
-
 
 # base type -> (module, class) of the providers with their own folder, imported only when configured
 _PROVIDER_CLASSES: dict[str, tuple[str, str]] = {
@@ -38,22 +20,12 @@ _PROVIDER_CLASSES: dict[str, tuple[str, str]] = {
 
 
 def _provider_class(config: ProviderConfig) -> type[Provider]:
+    """Every base type the config accepts (config.model.BASE_PROVIDER_TYPES) has a class here."""
     if config.base_type == "openai":
         return OpenAICompatibleProvider
-    spec = _PROVIDER_CLASSES.get(config.base_type)
-    if spec is None:
-        return UnsupportedProvider
-    cls: type[Provider] = getattr(importlib.import_module(spec[0]), spec[1])
+    module, name = _PROVIDER_CLASSES[config.base_type]
+    cls: type[Provider] = getattr(importlib.import_module(module), name)
     return cls
-
-
-def unsupported_warnings(config: Config) -> list[str]:
-    """One line per configured provider this build accepts but cannot call yet (serving and `bifrost check`)."""
-    return [
-        f"provider {name}: type '{pconf.base_type}' is not supported yet; its requests will answer 501"
-        for name, pconf in config.providers.items()
-        if _provider_class(pconf) is UnsupportedProvider
-    ]
 
 
 def build_providers(config: Config) -> dict[str, Provider]:
