@@ -160,12 +160,13 @@ RESPONSES_MODES = ("native", "via_chat")
 
 
 def _responses_mode(r: Reader, sec: Obj, name: str, base_type: str) -> str:
-    """OpenAI itself has the Responses API; every other provider is translated unless the config says so."""
-    default = "native" if name == "openai" else "via_chat"
+    """OpenAI itself and Azure OpenAI have the Responses API; every other provider is translated unless the
+    config says so."""
+    default = "native" if name == "openai" or base_type == "azure" else "via_chat"
     if "responses" not in sec:
         return default
     mode = r.choice(sec.get("responses"), sec.path("responses"), RESPONSES_MODES)
-    if mode == "native" and base_type != "openai":
+    if mode == "native" and base_type not in ("openai", "azure"):
         r.error(sec.path("responses"), f"'native' needs an OpenAI-compatible provider ({name} is {base_type})")
         return default
     return mode or default

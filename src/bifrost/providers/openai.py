@@ -164,11 +164,20 @@ class OpenAICompatibleProvider(Provider):
         self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
     ) -> dict[str, Any] | ChatStream:
         """The Responses API passed through (``"responses": "native"``): only `model` is rewritten."""
-        payload = encode_request({**body, "model": model})
+        url, upstream_model = self.responses_target(key, model)
+        payload = encode_request({**body, "model": upstream_model})
         headers = self.request_headers(key, ctx)
         if ctx.stream:
-            return await self.stream_from(self.responses_url, payload, headers, key, model, self._responses_events)
-        return await self.post_json(self.responses_url, payload, headers, key)
+            return await self.stream_from(url, payload, headers, key, model, self._responses_events)
+        return await self.post_json(url, payload, headers, key)
+
+    def responses_target(self, key: KeyConfig | None, model: str) -> tuple[str, str]:
+        """(URL, `model` for the body) of a Responses call; a provider with other URLs overrides it."""
+        return self.responses_url, model
+
+    def root_for(self, key: KeyConfig | None) -> str:
+        """The URL OpenAI's API paths (``/files``, ``/responses/{id}``, ...) hang off for this key."""
+        return self.api_root
 
     async def _responses_events(self, resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
         """Responses stream events byte for byte; a stream that ends without a final event is an error."""
@@ -198,7 +207,7 @@ class OpenAICompatibleProvider(Provider):
         ctx: RequestContext,
     ) -> RawStream:
         """Any other OpenAI endpoint, passed through: the answer's status, headers and body, piped as it comes."""
-        url = self.api_root + path + ("?" + query if query else "")
+        url = self.root_for(key) + path + ("?" + query if query else "")
         upstream_headers = {**self.request_headers(key, ctx), **headers}
         try:
             async with asyncio.timeout(self.request_timeout):

@@ -6,6 +6,11 @@ name). The request goes to ``{endpoint}/openai/deployments/{deployment}/{chat/co
 embeddings}?api-version=...`` with ``api-key: <key value>``; the body is the client's, `model` set to the
 requested model (Azure serves the deployment whatever `model` says). A key without `azure_key_config` uses
 `network_config.base_url` as its endpoint. URLs are built once per (key, model, operation) and cached.
+
+The Responses API and every other passed-through OpenAI path (files, batches, stored responses) use Azure's
+v1 API instead, which has no deployment in the URL and no api-version: ``{endpoint}/openai/v1/responses``
+with `model` set to the deployment name (the key's `api_version` applies to the deployment URLs only).
+Azure's models list names base models, not the deployments requests go to, so it is not asked.
 """
 
 from __future__ import annotations
@@ -21,6 +26,13 @@ from bifrost.providers.base import ChatStream
 from bifrost.providers.openai import OpenAICompatibleProvider
 
 _OPERATIONS = {"chat": "/chat/completions", "text": "/completions", "embeddings": "/embeddings"}
+_V1 = {"v1": "", "responses": "/responses"}  # Azure's v1 API: no deployment in the path, no api-version
+
+
+def deployment_for(key: KeyConfig | None, model: str) -> str:
+    """The key's deployment for `model` (its own name when the key maps none)."""
+    deployments = key.settings.get("deployments") if key is not None else None
+    return (deployments or {}).get(model, model)
 
 
 class AzureProvider(OpenAICompatibleProvider):
@@ -50,12 +62,24 @@ class AzureProvider(OpenAICompatibleProvider):
                     "endpoint (or the provider a network_config.base_url)",
                     provider=self.name,
                 )
-            deployment = quote((settings.get("deployments") or {}).get(model, model), safe="")
-            version = settings.get("api_version") or AZURE_API_VERSION
-            path = f"/openai/deployments/{deployment}{_OPERATIONS[operation]}"
-            url = f"{endpoint.rstrip('/')}{path}?api-version={version}"
+            if operation in _V1:
+                url = f"{endpoint.rstrip('/')}/openai/v1{_V1[operation]}"
+            else:
+                deployment = quote(deployment_for(key, model), safe="")
+                version = settings.get("api_version") or AZURE_API_VERSION
+                path = f"/openai/deployments/{deployment}{_OPERATIONS[operation]}"
+                url = f"{endpoint.rstrip('/')}{path}?api-version={version}"
             self._urls[cache_key] = url
         return url
+
+    def responses_target(self, key: KeyConfig | None, model: str) -> tuple[str, str]:
+        return self.url(key, "", "responses"), deployment_for(key, model)
+
+    def root_for(self, key: KeyConfig | None) -> str:
+        return self.url(key, "", "v1")
+
+    async def list_models(self, key: KeyConfig | None) -> list[str]:
+        return []  # Azure lists base models, not deployments: the configured names are the list
 
     async def chat(
         self, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
