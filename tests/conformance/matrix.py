@@ -30,6 +30,7 @@ RESPONSES_TO_OPENAI = "responses-to-openai"
 RESPONSES_TO_ANTHROPIC = "responses-to-anthropic"
 RESPONSES_TO_CHAT = "responses-to-chat-only"
 RESPONSES_TO_GEMINI = "responses-to-gemini"
+RESPONSES_TO_AZURE = "responses-to-azure"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +64,11 @@ COLUMNS: tuple[Column, ...] = (
         "groq/llama-3.1-8b-instant",
     ),
     Column(RESPONSES_TO_GEMINI, "Responses → Gemini", "openai SDK `responses`, `/v1`", f"gemini/{GEMINI}"),
+    Column(RESPONSES_TO_AZURE, "Responses → Azure (passed through)", "openai SDK `responses`, `/v1`", "azure/gpt-4o"),
 )
 COLUMN_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
 RESPONSES_COLUMNS: tuple[str, ...] = (
-    RESPONSES_TO_OPENAI, RESPONSES_TO_ANTHROPIC, RESPONSES_TO_CHAT, RESPONSES_TO_GEMINI
+    RESPONSES_TO_OPENAI, RESPONSES_TO_ANTHROPIC, RESPONSES_TO_CHAT, RESPONSES_TO_GEMINI, RESPONSES_TO_AZURE
 )
 CHAT_COLUMNS: tuple[str, ...] = tuple(key for key in COLUMN_KEYS if key not in RESPONSES_COLUMNS)
 # The columns of the translation wires (tests in test_chat, test_tools, ...); the cloud providers' own

@@ -1,22 +1,26 @@
-"""Conformance cells of the Responses API: the openai SDK's ``client.responses`` on ``/v1`` to OpenAI (passed
-through), Anthropic and a chat-only OpenAI-compatible provider (translated through chat), the fake upstream behind.
-Every ``Response`` and stream event is validated against the spec."""
+"""Conformance cells of the Responses API: the openai SDK's ``client.responses`` on ``/v1`` to OpenAI and Azure
+(passed through), Anthropic, Gemini and a chat-only OpenAI-compatible provider (translated through chat), the fake
+upstream behind. Every ``Response`` and stream event is validated against the spec."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import openai
 import pytest
 
 from bifrost.testing.fake_provider import FakeProvider
-from conftest import GatewayProcess
+from conftest import GatewayFactory, GatewayProcess
 from openapi_schema import validate_openai
 from responses_api.helpers import check_response, client, stream_events
 
+from .cloud import AZURE_DEPLOYMENT, AZURE_KEY, cloud_providers
+from .helpers import conformance_config
 from .matrix import (
     RESPONSES_TO_ANTHROPIC,
+    RESPONSES_TO_AZURE,
     RESPONSES_TO_CHAT,
     RESPONSES_TO_GEMINI,
     RESPONSES_TO_OPENAI,
@@ -29,13 +33,24 @@ PATHS = {
     RESPONSES_TO_ANTHROPIC: "/v1/messages",
     RESPONSES_TO_CHAT: "/v1/chat/completions",
     RESPONSES_TO_GEMINI: "/v1beta/models/",  # + {model}:generateContent / :streamGenerateContent
+    RESPONSES_TO_AZURE: "/openai/v1/responses",  # Azure's v1 API: no deployment in the path, no api-version
 }
+NATIVE = (RESPONSES_TO_OPENAI, RESPONSES_TO_AZURE)
+UPSTREAM_MODEL = {RESPONSES_TO_OPENAI: "gpt-4o-mini", RESPONSES_TO_AZURE: AZURE_DEPLOYMENT}
 TOOL = {"type": "function", "name": "lookup", "description": "Look a word up",
         "parameters": {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]}}
 PNG = (
     "data:image/png;base64,"
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
+
+
+@pytest.fixture(scope="module")
+def gateway(fake_server: FakeProvider, start_module_gateway: GatewayFactory) -> Iterator[GatewayProcess]:
+    """The conformance gateway plus Azure, all on the module's fake provider."""
+    base = conformance_config(fake_server.url)
+    azure = cloud_providers(fake_server.url)["azure"]
+    yield start_module_gateway({**base, "providers": {**base["providers"], "azure": azure}})
 
 
 def create(gw: GatewayProcess, **kwargs: Any) -> dict[str, Any]:
@@ -46,6 +61,8 @@ def create(gw: GatewayProcess, **kwargs: Any) -> dict[str, Any]:
 def sent(fake: FakeProvider, col: str) -> dict[str, Any]:
     path = PATHS[col]
     received = [r for r in fake.control.log() if r["path"] == path or (path.endswith("/") and path in r["path"])]
+    if col == RESPONSES_TO_AZURE:
+        assert received[-1]["query"] == {} and received[-1]["headers"]["api-key"] == AZURE_KEY
     body: dict[str, Any] = received[-1]["body"]
     return body
 
@@ -57,8 +74,9 @@ def test_plain(gateway: GatewayProcess, fake: FakeProvider, col: str) -> None:
     assert body["output"][-1]["content"][0]["text"] == "Bonjour."
     assert (body["usage"]["input_tokens"], body["usage"]["output_tokens"]) == (7, 2)
     upstream = sent(fake, col)
-    if col == RESPONSES_TO_OPENAI:
-        assert upstream == {"model": "gpt-4o-mini", "input": "Say hello in French", "instructions": "One word."}
+    if col in NATIVE:
+        expected = {"model": UPSTREAM_MODEL[col], "input": "Say hello in French", "instructions": "One word."}
+        assert upstream == expected
     elif col == RESPONSES_TO_ANTHROPIC:
         assert upstream["system"] == "One word."
     elif col == RESPONSES_TO_GEMINI:
@@ -99,7 +117,7 @@ def test_structured_output(gateway: GatewayProcess, fake: FakeProvider, col: str
     body = create(gateway, model=column(col).model, input="count", text={"format": fmt})
     assert json.loads(body["output"][-1]["content"][0]["text"]) == {"n": 3}
     upstream = sent(fake, col)
-    if col == RESPONSES_TO_OPENAI:
+    if col in NATIVE:
         assert upstream["text"] == {"format": fmt}
     elif col == RESPONSES_TO_CHAT:
         expected = {"type": "json_schema", "json_schema": {"name": "count", "schema": schema}}
