@@ -240,7 +240,9 @@ def test_stalled_store_does_not_slow_requests_and_counts_drops(
         flood = asyncio.run(_timed_requests(chat_url, FLOOD, {"model": MINI, "messages": []}, 32))
         assert _p(flood, 0.99) < 1.0, f"p99 {_p(flood, 0.99):.3f}s under the flood"
         dropped = _dropped(gw)
-        assert dropped.get("queue_full", 0) > 0, f"no drop counted with the queue full: {dropped}"
+        # Records beyond what the queue holds are dropped and counted: as queue_full, or, when the flood arrives
+        # slower than the stuck writer gives up on its batches (write_timeout, a loaded machine), as store_error.
+        assert dropped.get("queue_full", 0) + dropped.get("store_error", 0) > 0, f"no drop counted: {dropped}"
         assert logs_api(gw)["total"] == written_before
 
     # the store is back: everything that was queued is written; written + dropped == recorded

@@ -202,6 +202,8 @@ async def test_many_disconnects_leak_no_slot(gateway: GatewayProcess, fake: Fake
     assert all(isinstance(r, TimeoutError) for r in results)
     await async_wait_until(lambda: fake.control.stats()["in_flight"] == 0, timeout=2.0)
     stats = fake.control.stats()
-    assert stats["cancelled"] == stats["total"] and stats["max_in_flight"] == 1, stats
+    # The gateway frees the slot the moment a call is cancelled; the fake (another process) may accept the next
+    # call an instant before it notices the previous connection closed, so it can see two at once, never more.
+    assert stats["cancelled"] == stats["total"] and stats["max_in_flight"] <= 2, stats
     fake.control.default(None)
     await assert_slot_free(gateway)
