@@ -83,3 +83,39 @@ def inject_anthropic(body: dict[str, Any], tools: tuple[MCPTool, ...]) -> dict[s
         if t.exposed not in taken
     ]
     return {**body, "tools": [*own, *extra]}
+
+
+def inject_responses(body: dict[str, Any], tools: tuple[MCPTool, ...]) -> dict[str, Any]:
+    """The same for an OpenAI Responses request passed through natively (flat function tools)."""
+    if not tools:
+        return body
+    own = body.get("tools") or []
+    taken = {_tool_name(t) for t in own}
+    extra = [
+        {"type": "function", "name": t.exposed, "description": t.description, "parameters": t.schema}
+        for t in tools
+        if t.exposed not in taken
+    ]
+    return {**body, "tools": [*own, *extra]}
+
+
+def inject_genai(body: dict[str, Any], tools: tuple[MCPTool, ...]) -> dict[str, Any]:
+    """The same for a Gemini generateContent request passed through natively: one more `tools` entry
+    holding the MCP tools as `functionDeclarations`, their JSON schema as `parametersJsonSchema`."""
+    if not tools:
+        return body
+    own = body.get("tools") or []
+    taken: set[Any] = set()
+    for tool in own:
+        if isinstance(tool, dict):
+            for decl in tool.get("functionDeclarations") or tool.get("function_declarations") or ():
+                if isinstance(decl, dict):
+                    taken.add(decl.get("name"))
+    declarations = [
+        {"name": t.exposed, "description": t.description, "parametersJsonSchema": t.schema}
+        for t in tools
+        if t.exposed not in taken
+    ]
+    if not declarations:
+        return body
+    return {**body, "tools": [*own, {"functionDeclarations": declarations}]}
