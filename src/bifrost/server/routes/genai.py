@@ -213,7 +213,7 @@ class _GenaiOut:
             _take_usage(event.get("usageMetadata"), self.record)
             return raw
         if not event:
-            return raw  # an SSE comment (MCP agent progress)
+            return b""  # MCP agent progress (an SSE comment): google-genai's stream parser rejects comments
         return b"".join(_sse(chunk) for chunk in self.translator.feed(event))
 
     def end(self) -> bytes:
