@@ -207,3 +207,35 @@ def test_genai_streaming_agent_mode(gw: GatewayProcess, fake: Any) -> None:
     text = "".join(c.text or "" for c in chunks)
     assert text == "Two files."
     assert fake.control.last()["body"]["messages"][-1]["content"] == "config.json\nnotes.txt"
+
+
+def test_responses_agent_mode_refuses_openai_built_in_tools_clearly(gw: GatewayProcess, fake: Any) -> None:
+    before = len(fake.control.log())
+    with pytest.raises(openai.BadRequestError) as err:
+        oai(gw).responses.create(
+            model="gpt-4o-mini", input="x", tools=[{"type": "web_search"}], extra_headers=ONLY_AGENT  # type: ignore[list-item]
+        )
+    assert "web_search" in err.value.message
+    assert len(fake.control.log()) == before  # refused before any upstream call
+    # without auto-executable tools the same request is passed through natively, MCP tools added
+    oai(gw).responses.create(model="gpt-4o-mini", input="x", tools=[{"type": "web_search"}], extra_headers=ONLY_FILES)  # type: ignore[list-item]
+    sent = fake.control.last()
+    assert sent["path"] == "/v1/responses" and sent["body"]["tools"][0] == {"type": "web_search"}
+    assert [t["name"] for t in sent["body"]["tools"][1:]] == FILES
+
+
+def test_genai_native_leaves_a_malformed_tools_field_to_the_upstream(gw: GatewayProcess, fake: Any) -> None:
+    import urllib.request
+
+    url = f"{gw.url}/genai/v1beta/models/{GEMINI}:generateContent"
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "tools": "nope"}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", **ONLY_FILES})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=20) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    assert status == 400  # Gemini's own answer, relayed; nothing added to a field the client got wrong
+    assert fake.control.last()["body"]["tools"] == "nope"

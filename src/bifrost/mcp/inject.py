@@ -102,9 +102,9 @@ def inject_responses(body: dict[str, Any], tools: tuple[MCPTool, ...]) -> dict[s
 def inject_genai(body: dict[str, Any], tools: tuple[MCPTool, ...]) -> dict[str, Any]:
     """The same for a Gemini generateContent request passed through natively: one more `tools` entry
     holding the MCP tools as `functionDeclarations`, their JSON schema as `parametersJsonSchema`."""
-    if not tools:
-        return body
     own = body.get("tools") or []
+    if not tools or not isinstance(own, list):
+        return body  # a malformed `tools` goes upstream as sent: Gemini's 400 names it
     taken: set[Any] = set()
     for tool in own:
         if isinstance(tool, dict):

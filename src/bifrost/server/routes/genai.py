@@ -166,7 +166,7 @@ class GenaiRoutes:
         shape (the loop works on it)."""
         gw = self.gw
         canonical: dict[str, Any] | None = None
-        agent = gw.mcp is not None and gw.mcp.registry.has_auto and any(t.auto for t in mcp_tools)
+        agent = bool(mcp_tools) and any(t.auto for t in mcp_tools)
         if agent or any(gw.providers[t.provider].wire != "gemini" for t in targets):
             try:
                 if action == "countTokens":
@@ -179,11 +179,12 @@ class GenaiRoutes:
                     canonical = genai_request_to_openai(body, model, ctx.stream)
             except TranslationError as exc:
                 raise bad_request(str(exc), param=exc.param) from None
-            canonical = inject_chat(canonical, mcp_tools)
-            if agent:
-                assert gw.mcp is not None
-                ctx.mcp = AgentRun(gw.mcp, mcp_tools, canonical)
-        native_body = inject_genai(body, mcp_tools)
+            if mcp_tools:
+                canonical = inject_chat(canonical, mcp_tools)
+                if agent:
+                    assert gw.mcp is not None
+                    ctx.mcp = AgentRun(gw.mcp, mcp_tools, canonical)
+        native_body = inject_genai(body, mcp_tools) if mcp_tools else body
 
         async def call(provider: Provider, target: Target, key: Any) -> Any:
             native = getattr(provider, "native", None)

@@ -214,9 +214,12 @@ class ResponsesRoutes:
                     upstream = body
                     if prev is not None and not (prev.native and prev.provider == provider.name):
                         upstream = {**expanded, "input": _for_openai(expanded["input"])}
-                    upstream = inject_responses(upstream, mcp_tools)
+                    if mcp_tools:
+                        upstream = inject_responses(upstream, mcp_tools)
                     return await provider.responses(dict(upstream), target.model, key, ctx)  # type: ignore[attr-defined]
-                chat = inject_chat(_to_chat(expanded, provider.name), mcp_tools)
+                chat = _to_chat(expanded, provider.name)
+                if mcp_tools:
+                    chat = inject_chat(chat, mcp_tools)
                 return await provider.chat(chat, target.model, key, ctx)
 
             result = await gw.engine.run(ctx, targets, call)
