@@ -143,7 +143,7 @@ def validate(model: str, body: dict[str, Any]) -> str | None:
         problem = _unknown(config, _GENERATION, "generation_config") or _schema_problem(
             config.get("responseSchema"), "generation_config.response_schema"
         )
-    tools = body.get("tools") or ()
+    tools = body.get("tools") or []
     if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
         return "Invalid value at 'tools': expected a list of Tool objects"
     for i, tool in enumerate(tools):
