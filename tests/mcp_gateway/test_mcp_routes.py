@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 from google import genai
 from google.genai import types
-from mcp_helpers import CLAUDE, mcp_config, stdio_client, wait_state
+from mcp_helpers import CLAUDE, mcp_config, served_root, stdio_client, wait_state
 
 from harness import GatewayFactory, GatewayProcess
 
@@ -29,9 +28,7 @@ ONLY_AGENT = {"x-bf-mcp-include-clients": "agent"}  # read_file and list_directo
 def gw(
     start_module_gateway: GatewayFactory, fake_server: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> GatewayProcess:
-    root: Path = tmp_path_factory.mktemp("served")
-    (root / "config.json").write_text(CONFIG_JSON, encoding="utf-8")
-    (root / "notes.txt").write_text("remember the milk\n", encoding="utf-8")
+    root = served_root(tmp_path_factory, CONFIG_JSON)
     config = mcp_config(
         fake_server.url,
         [
