@@ -20,6 +20,14 @@ CLAUDE = "claude-3-5-sonnet-20241022"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+def served_root(factory: Any, config_json: str) -> Path:
+    """A directory for the test MCP server to serve: config.json (the guide's example) and notes.txt."""
+    root: Path = factory.mktemp("served")
+    (root / "config.json").write_text(config_json, encoding="utf-8")
+    (root / "notes.txt").write_text("remember the milk\n", encoding="utf-8")
+    return root
+
+
 def stdio_client(name: str, root: Path, **extra: Any) -> dict[str, Any]:
     return {
         "name": name,

@@ -10,7 +10,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from mcp_helpers import CLAUDE, mcp_config, stdio_client, wait_state
+from mcp_helpers import CLAUDE, mcp_config, served_root, stdio_client, wait_state
 
 from bifrost.config import jsonc
 from harness import GatewayFactory, GatewayProcess
@@ -23,9 +23,7 @@ QUESTION = "Read the config.json file and tell me about the providers"
 def gw(
     start_module_gateway: GatewayFactory, fake_server: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> GatewayProcess:
-    root: Path = tmp_path_factory.mktemp("served")
-    (root / "config.json").write_text(CONFIG_JSON, encoding="utf-8")
-    (root / "notes.txt").write_text("remember the milk\n", encoding="utf-8")
+    root = served_root(tmp_path_factory, CONFIG_JSON)
     config = mcp_config(
         fake_server.url,
         [stdio_client("filesystem", root, tools_to_auto_execute=["read_file", "list_directory", "fail"])],

@@ -14,7 +14,7 @@ Per-request filters (comma-separated headers, both may be given: a tool must pas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bifrost.mcp.tools import MCPTool, Registry
@@ -73,13 +73,43 @@ def _items(header: str) -> frozenset[str]:
 
 def inject_anthropic(body: dict[str, Any], tools: tuple[MCPTool, ...]) -> dict[str, Any]:
     """The same for an Anthropic Messages request passed through natively (tools as `input_schema`)."""
+    return _append(body, tools, lambda t: {"name": t.exposed, "description": t.description, "input_schema": t.schema})
+
+
+def inject_responses(body: dict[str, Any], tools: tuple[MCPTool, ...]) -> dict[str, Any]:
+    """The same for an OpenAI Responses request passed through natively (flat function tools)."""
+    return _append(
+        body,
+        tools,
+        lambda t: {"type": "function", "name": t.exposed, "description": t.description, "parameters": t.schema},
+    )
+
+
+def _append(body: dict[str, Any], tools: tuple[MCPTool, ...], shape: Callable[[MCPTool], Any]) -> dict[str, Any]:
     if not tools:
         return body
     own = body.get("tools") or []
     taken = {_tool_name(t) for t in own}
-    extra = [
-        {"name": t.exposed, "description": t.description, "input_schema": t.schema}
+    return {**body, "tools": [*own, *(shape(t) for t in tools if t.exposed not in taken)]}
+
+
+def inject_genai(body: dict[str, Any], tools: tuple[MCPTool, ...]) -> dict[str, Any]:
+    """The same for a Gemini generateContent request passed through natively: one more `tools` entry
+    holding the MCP tools as `functionDeclarations`, their JSON schema as `parametersJsonSchema`."""
+    own = body.get("tools") or []
+    if not tools or not isinstance(own, list):
+        return body  # a malformed `tools` goes upstream as sent: Gemini's 400 names it
+    taken: set[Any] = set()
+    for tool in own:
+        if isinstance(tool, dict):
+            for decl in tool.get("functionDeclarations") or tool.get("function_declarations") or ():
+                if isinstance(decl, dict):
+                    taken.add(decl.get("name"))
+    declarations = [
+        {"name": t.exposed, "description": t.description, "parametersJsonSchema": t.schema}
         for t in tools
         if t.exposed not in taken
     ]
-    return {**body, "tools": [*own, *extra]}
+    if not declarations:
+        return body
+    return {**body, "tools": [*own, {"functionDeclarations": declarations}]}

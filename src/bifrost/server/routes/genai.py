@@ -31,9 +31,12 @@ from bifrost.integrations.genai import (
     openai_embeddings_to_genai,
     openai_response_to_genai,
 )
+from bifrost.mcp.agent import AgentRun
+from bifrost.mcp.inject import inject_chat, inject_genai, select_tools
 from bifrost.providers.base import ChatStream, Provider
 from bifrost.server.gateway import Gateway, json_answer
 from bifrost.server.relay import relay
+from bifrost.server.routes.mcp import chat_asker, continue_agent
 
 log = logging.getLogger("bifrost")
 
@@ -116,9 +119,14 @@ class GenaiRoutes:
             ctx.stream = record.stream = action == "streamGenerateContent"
             if gw.content_logging:
                 record.request_body = body
-            call = self._call(action, body, model, ctx, targets)
+            mcp_tools: tuple[Any, ...] = ()
+            if gw.mcp is not None and action in ("generateContent", "streamGenerateContent"):
+                mcp_tools = select_tools(gw.mcp.registry, request.headers)
+            call = self._call(action, body, model, ctx, targets, mcp_tools)
             result = await gw.engine.run(ctx, targets, call)
-            native = gw.providers[record.provider or ""].wire == "gemini"
+            native = gw.providers[record.provider or ""].wire == "gemini" and ctx.mcp is None
+            if ctx.mcp is not None:
+                result = await continue_agent(ctx.mcp, result, chat_asker(gw, ctx, targets))
             if isinstance(result, ChatStream):
                 return await relay(gw, request, ctx, result, _GenaiOut(native, record.model or model, record))
             if not native:
@@ -142,11 +150,24 @@ class GenaiRoutes:
             record.latency_s = time.perf_counter() - ctx.started
             gw.observer.finish(record)
 
-    def _call(self, action: str, body: dict[str, Any], model: str, ctx: RequestContext, targets: list[Target]) -> Any:
-        """The engine's per-attempt call: native for Gemini, through the canonical shape for the others."""
+    def _call(
+        self,
+        action: str,
+        body: dict[str, Any],
+        model: str,
+        ctx: RequestContext,
+        targets: list[Target],
+        mcp_tools: tuple[Any, ...] = (),
+    ) -> Any:
+        """The engine's per-attempt call: native for Gemini, through the canonical shape for the others.
+
+        MCP tools (when configured) go into the native body as `functionDeclarations` and into the canonical
+        request as function tools; in agent mode every target, Gemini included, is served on the canonical
+        shape (the loop works on it)."""
         gw = self.gw
         canonical: dict[str, Any] | None = None
-        if any(gw.providers[t.provider].wire != "gemini" for t in targets):
+        agent = bool(mcp_tools) and any(t.auto for t in mcp_tools)
+        if agent or any(gw.providers[t.provider].wire != "gemini" for t in targets):
             try:
                 if action == "countTokens":
                     raise TranslationError(
@@ -158,11 +179,17 @@ class GenaiRoutes:
                     canonical = genai_request_to_openai(body, model, ctx.stream)
             except TranslationError as exc:
                 raise bad_request(str(exc), param=exc.param) from None
+            if mcp_tools:
+                canonical = inject_chat(canonical, mcp_tools)
+                if agent:
+                    assert gw.mcp is not None
+                    ctx.mcp = AgentRun(gw.mcp, mcp_tools, canonical)
+        native_body = inject_genai(body, mcp_tools) if mcp_tools else body
 
         async def call(provider: Provider, target: Target, key: Any) -> Any:
             native = getattr(provider, "native", None)
-            if provider.wire == "gemini" and native is not None:
-                return await native(action, dict(body), target.model, key, ctx)
+            if provider.wire == "gemini" and native is not None and not agent:
+                return await native(action, dict(native_body), target.model, key, ctx)
             assert canonical is not None
             request = {**canonical, "model": target.model}
             if action in ("embedContent", "batchEmbedContents"):
@@ -186,6 +213,8 @@ class _GenaiOut:
         if self.translator is None:
             _take_usage(event.get("usageMetadata"), self.record)
             return raw
+        if not event:
+            return b""  # MCP agent progress (an SSE comment): google-genai's stream parser rejects comments
         return b"".join(_sse(chunk) for chunk in self.translator.feed(event))
 
     def end(self) -> bytes:

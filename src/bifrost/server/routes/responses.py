@@ -26,6 +26,8 @@ from aiohttp import web
 
 from bifrost.core.context import RequestContext, Target
 from bifrost.core.errors import GatewayError, bad_request
+from bifrost.mcp.agent import AgentRun
+from bifrost.mcp.inject import inject_chat, inject_responses, select_tools
 from bifrost.observability.record import RequestRecord
 from bifrost.providers.base import ChatStream, Provider
 from bifrost.responses.store import ResponseStore, StoredResponse
@@ -40,6 +42,7 @@ from bifrost.responses.translate import (
     responses_request_to_chat,
 )
 from bifrost.server.gateway import GATE_KEY, Gateway, json_answer
+from bifrost.server.routes.mcp import chat_asker, continue_agent
 from bifrost.server.routes.openai import PREFIXES, error_response, extra_fields
 
 log = logging.getLogger("bifrost")
@@ -101,6 +104,13 @@ def _check(body: dict[str, Any]) -> None:
     tools = body.get("tools")
     if tools is not None and not isinstance(tools, list):
         raise bad_request("'tools' must be a list of tool objects", param="tools")
+
+
+def _to_chat(body: dict[str, Any], provider: str) -> dict[str, Any]:
+    try:
+        return responses_request_to_chat(body, provider)
+    except ResponsesTranslationError as exc:
+        raise bad_request(exc.message, param=exc.param) from None
 
 
 def _take_usage(record: RequestRecord, usage: Any) -> None:
@@ -177,21 +187,46 @@ class ResponsesRoutes:
                 expanded = {k: v for k, v in body.items() if k != "previous_response_id"}
                 expanded["input"] = [*history, *this_input]
 
+            mcp_tools: tuple[Any, ...] = ()
+            agent = False
+            if gw.mcp is not None:
+                mcp_tools = select_tools(gw.mcp.registry, request.headers)
+                # agent mode runs on the canonical (chat) shape for every target, native ones included
+                agent = gw.mcp.registry.has_auto and any(t.auto for t in mcp_tools)
+                if agent:
+                    assert gw.mcp is not None
+                    if previous and prev is None:
+                        raise GatewayError(
+                            400,
+                            f"Previous response with id '{previous}' not found in the gateway's store; with MCP "
+                            "agent mode (tools_to_auto_execute) the conversation is expanded by the gateway, so "
+                            "it must have been served through the gateway with store not false.",
+                            param="previous_response_id",
+                            code="previous_response_not_found",
+                        )
+                    canonical = inject_chat(_to_chat(expanded, targets[0].provider), mcp_tools)
+                    ctx.mcp = AgentRun(gw.mcp, mcp_tools, canonical)
+
             async def call(provider: Provider, target: Target, key: Any) -> Any:
+                if ctx.mcp is not None:
+                    return await provider.chat(dict(ctx.mcp.body), target.model, key, ctx)
                 if is_native(provider):
                     upstream = body
                     if prev is not None and not (prev.native and prev.provider == provider.name):
                         upstream = {**expanded, "input": _for_openai(expanded["input"])}
+                    if mcp_tools:
+                        upstream = inject_responses(upstream, mcp_tools)
                     return await provider.responses(dict(upstream), target.model, key, ctx)  # type: ignore[attr-defined]
-                try:
-                    chat = responses_request_to_chat(expanded, provider.name)
-                except ResponsesTranslationError as exc:
-                    raise bad_request(exc.message, param=exc.param) from None
+                chat = _to_chat(expanded, provider.name)
+                if mcp_tools:
+                    chat = inject_chat(chat, mcp_tools)
                 return await provider.chat(chat, target.model, key, ctx)
 
             result = await gw.engine.run(ctx, targets, call)
+            if ctx.mcp is not None:
+                result = await continue_agent(ctx.mcp, result, chat_asker(gw, ctx, targets))
             provider = gw.providers[record.provider or ""]
-            native = is_native(provider)
+            native = is_native(provider) and not agent
             keep = body.get("store") is not False
 
             def stored(resp: dict[str, Any]) -> StoredResponse | None:
@@ -269,6 +304,9 @@ class ResponsesRoutes:
                         self.gw.failed(GatewayError(502, message, provider=stream.provider), ctx)
                     elif texts is not None and kind == "response.output_text.delta":
                         texts.append(str(event.get("delta") or ""))
+                elif not event:
+                    await response.write(raw)  # an SSE comment (MCP agent progress)
+                    continue
                 else:
                     out = translator.feed(event)
                     if out:

@@ -143,7 +143,10 @@ def validate(model: str, body: dict[str, Any]) -> str | None:
         problem = _unknown(config, _GENERATION, "generation_config") or _schema_problem(
             config.get("responseSchema"), "generation_config.response_schema"
         )
-    for i, tool in enumerate(body.get("tools") or ()):
+    tools = body.get("tools") or []
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        return "Invalid value at 'tools': expected a list of Tool objects"
+    for i, tool in enumerate(tools):
         for j, decl in enumerate((tool or {}).get("functionDeclarations") or ()):
             problem = problem or _schema_problem(
                 decl.get("parameters"), f"tools[{i}].function_declarations[{j}].parameters"
