@@ -11,7 +11,6 @@ from typing import Any
 import openai
 import pytest
 
-from bifrost.providers.vertex import gemini as vertex_gemini
 from bifrost.testing.fake_provider import FakeProvider
 from conformance.cloud import (
     VERTEX_MODEL,
@@ -92,7 +91,6 @@ def test_streaming_uses_stream_raw_predict(gateway: GatewayProcess, fake: FakePr
 GEMINI_PATH = f"/v1/projects/{VERTEX_PROJECT}/locations/{VERTEX_REGION}/publishers/google/models/gemini-2.0-flash"
 
 
-@pytest.mark.skipif(vertex_gemini.translator() is None, reason="this build has no Gemini translator")
 def test_gemini_model_on_vertex(gateway: GatewayProcess, fake: FakeProvider) -> None:
     fake.control.script({"reply": "one two three", "usage": {"prompt_tokens": 5, "completion_tokens": 3}})
     resp = client(gateway).chat.completions.create(
@@ -109,14 +107,6 @@ def test_gemini_model_on_vertex(gateway: GatewayProcess, fake: FakeProvider) -> 
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "one two three"
     req = last_call(fake)
     assert req["path"] == GEMINI_PATH + ":streamGenerateContent" and req["query"] == {"alt": "sse"}
-
-
-@pytest.mark.skipif(vertex_gemini.translator() is not None, reason="this build has the Gemini translator")
-def test_gemini_model_on_vertex_without_translator_is_a_clear_400(gateway: GatewayProcess, fake: FakeProvider) -> None:
-    with pytest.raises(openai.BadRequestError) as info:
-        client(gateway).chat.completions.create(model="vertex/gemini-2.0-flash", messages=HI)
-    assert "need the Gemini translator" in info.value.message
-    assert calls(fake) == []
 
 
 def test_anthropic_route_serves_claude_only_on_vertex(gateway: GatewayProcess, fake: FakeProvider) -> None:

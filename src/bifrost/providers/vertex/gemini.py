@@ -2,15 +2,12 @@
 
 ``.../publishers/google/models/{model}:generateContent`` and ``:streamGenerateContent?alt=sse`` with the
 key's bearer token; the body and the answers are Gemini's ``generateContent`` shapes, translated by the
-same functions as the Gemini (AI Studio) provider. The translator is imported on first use, so a build
-without the Gemini provider still serves Claude on Vertex and answers Gemini models with a clear 400.
+same functions as the Gemini (AI Studio) provider.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -20,30 +17,16 @@ from bifrost.config.model import KeyConfig
 from bifrost.core.context import RequestContext
 from bifrost.core.errors import GatewayError, bad_request
 from bifrost.providers.base import ChatStream, StreamEvent, encode_request
+from bifrost.providers.gemini import translate as gemini
 from bifrost.providers.sse import event_data, iter_events
 
 if TYPE_CHECKING:
     from bifrost.providers.vertex.provider import VertexProvider
 
-_TRANSLATOR = "bifrost.providers.gemini.translate"
-
-
-def translator() -> ModuleType | None:
-    try:
-        return importlib.import_module(_TRANSLATOR)
-    except ImportError:
-        return None
-
 
 async def chat(
     provider: VertexProvider, body: dict[str, Any], model: str, key: KeyConfig | None, ctx: RequestContext
 ) -> dict[str, Any] | ChatStream:
-    gemini = translator()
-    if gemini is None:
-        raise bad_request(
-            f"provider {provider.name}: Gemini models on Vertex need the Gemini translator, absent from this build",
-            param="model",
-        )
     try:
         payload = encode_request(gemini.openai_to_gemini_request(body, model))
     except gemini.TranslationError as exc:
@@ -61,7 +44,7 @@ async def chat(
     usage: dict[str, Any] = {}
 
     def events(resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
-        return _events(provider, gemini, resp, stream_translator, usage)
+        return _events(provider, resp, stream_translator, usage)
 
     url = prefix + ":streamGenerateContent?alt=sse"
     stream = await provider.stream_from(url, payload, headers, key, model, events)
@@ -71,7 +54,6 @@ async def chat(
 
 async def _events(
     provider: VertexProvider,
-    gemini: ModuleType,
     resp: aiohttp.ClientResponse,
     stream_translator: Any,
     usage: dict[str, Any],
