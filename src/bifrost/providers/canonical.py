@@ -189,6 +189,31 @@ def completion(
     }
 
 
+def stream_chunk(
+    chunk_id: str, created: int, model: str, delta: JSONDict, finish: str | None = None, index: int = 0
+) -> JSONDict:
+    """One ``chat.completion.chunk`` with one choice's delta (every stream translator builds these)."""
+    return {
+        "id": chunk_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+
+
+def usage_chunk(chunk_id: str, created: int, model: str, usage_: JSONDict) -> JSONDict:
+    """The usage-only ``chat.completion.chunk`` that ends a stream when the client asked for usage."""
+    return {
+        "id": chunk_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": usage_,
+    }
+
+
 class ChunkWriter:
     """``chat.completion.chunk`` dicts for one stream (same id, created and model in each)."""
 
@@ -200,23 +225,10 @@ class ChunkWriter:
         self.created = int(time.time())
 
     def chunk(self, delta: JSONDict, finish: str | None = None) -> JSONDict:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
+        return stream_chunk(self.id, self.created, self.model, delta, finish)
 
     def usage_chunk(self, usage_: JSONDict) -> JSONDict:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": usage_,
-        }
+        return usage_chunk(self.id, self.created, self.model, usage_)
 
     def tool_start(self, index: int, call_id: str, name: str, arguments: str = "") -> JSONDict:
         call = {"index": index, "id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}

@@ -78,7 +78,7 @@ from typing import Any
 
 import orjson
 
-from bifrost.providers.canonical import TranslationError
+from bifrost.providers.canonical import TranslationError, stream_chunk, usage_chunk
 
 JSONDict = dict[str, Any]
 
@@ -798,18 +798,6 @@ def anthropic_to_openai_response(resp: JSONDict, model: str | None = None) -> JS
     }
 
 
-def usage_chunk(chunk_id: str, created: int, model: str, usage: JSONDict) -> JSONDict:
-    """The usage-only ``chat.completion.chunk`` that ends a stream when the client asked for usage."""
-    return {
-        "id": chunk_id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "choices": [],
-        "usage": usage,
-    }
-
-
 class AnthropicStreamTranslator:
     """Anthropic SSE events -> OpenAI ``chat.completion.chunk`` dicts, one upstream event at a time.
 
@@ -851,13 +839,7 @@ class AnthropicStreamTranslator:
         return _openai_usage(self._input_tokens, self._cache_read, self._cache_creation, self._output_tokens)
 
     def _chunk(self, delta: JSONDict, finish_reason: str | None = None) -> JSONDict:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-        }
+        return stream_chunk(self.id, self.created, self.model, delta, finish_reason)
 
     def _take_usage(self, usage: JSONDict) -> None:
         value = usage.get("input_tokens")

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from bifrost.providers.anthropic.translate import usage_chunk
+from bifrost.providers.canonical import stream_chunk, usage_chunk
 
 JSONDict = dict[str, Any]
 
@@ -177,13 +177,7 @@ class GeminiStreamTranslator:
         self._finished: set[int] = set()
 
     def _chunk(self, index: int, delta: JSONDict, finish_reason: str | None = None) -> JSONDict:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-        }
+        return stream_chunk(self.id, self.created, self.model, delta, finish_reason, index)
 
     def feed(self, data: JSONDict) -> list[JSONDict]:
         if not self.id:
