@@ -2,8 +2,9 @@
 
     python bench/profile.py [--duration 8] [--out bench/results]
 
-Same set-up as bench/run.py (fake provider, wrk and py-spy on core 1, gateway on core 0), once
-non-streaming and once streaming. Prints the functions with the most self time and the share of
+Same set-up as bench/run.py (fake provider, wrk and py-spy on core 1, gateway on core 0, configured as
+the main benchmark measures it: governance, an MCP client with no tools, metrics), once non-streaming
+and once streaming. Prints the functions with the most self time and the share of
 self time per package (bifrost / aiohttp / asyncio), and writes the raw folded stacks
 (``profile-ns.folded``, ``profile-stream.folded``) for a flame graph. Needs py-spy
 (bench/requirements.txt) and the right to ptrace (root, or CAP_SYS_PTRACE).
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import shutil
 import subprocess
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from run import (
     BENCH,
+    BENCH_VK,
     HOST,
     LOAD_CORE,
     PATH,
@@ -33,7 +36,7 @@ from run import (
     WRK_SCRIPT,
     fake_provider,
     free_port,
-    gateway_config,
+    full_gateway_config,
     pinned,
     start,
     wait_ready,
@@ -70,6 +73,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=8, help="seconds sampled per mode (default 8)")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second (default 250)")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args()
     if shutil.which("py-spy") is None or shutil.which("wrk") is None:
@@ -79,7 +83,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bifrost-profile-") as tmp:
         workdir = Path(tmp)
         with fake_provider(workdir) as (_fake, fake_url):
-            config = gateway_config(fake_url, workdir)
+            os.environ["BENCH_API_KEY"] = BENCH_VK
+            config = full_gateway_config(fake_url, workdir)
             port = free_port()
             url = f"http://{HOST}:{port}"
             argv = ["bifrost", "--config", str(config), "--log-level", "warn", "--port", str(port)]
@@ -95,7 +100,7 @@ def main() -> int:
                     time.sleep(1)
                     folded = args.out / f"profile-{mode}.folded"
                     spy = [
-                        "py-spy", "record", "-p", str(gateway.pid), "-d", str(args.duration), "-r", "250",
+                        "py-spy", "record", "-p", str(gateway.pid), "-d", str(args.duration), "-r", str(args.rate),
                         "-f", "raw", "-o", str(folded), "--nonblocking",
                     ]
                     subprocess.run(pinned(LOAD_CORE, spy), capture_output=True, timeout=args.duration + 60,

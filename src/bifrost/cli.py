@@ -14,7 +14,7 @@ import signal
 import socket
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from bifrost import __version__
@@ -24,6 +24,15 @@ log = logging.getLogger("bifrost")
 
 DRAIN_GRACE_S = 30.0
 EXIT_CANNOT_LISTEN = 3  # a worker that cannot bind: the supervisor stops instead of replacing it
+
+
+# The event loop: uvloop unless `--loop asyncio` or it is not installed (set by main; forked workers inherit it).
+_LOOP_FACTORY: Callable[[], asyncio.AbstractEventLoop] | None = None
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    with asyncio.Runner(loop_factory=_LOOP_FACTORY) as runner:
+        runner.run(main)
 
 
 class ListenError(Exception):
@@ -59,6 +68,12 @@ def _serve_parser() -> argparse.ArgumentParser:
         help="port (env BIFROST_PORT; default 8080)",
     )
     p.add_argument("--workers", type=int, default=1, help="worker processes sharing the port (default 1)")
+    p.add_argument(
+        "--loop",
+        default=os.environ.get("BIFROST_LOOP", "auto"),
+        choices=["auto", "uvloop", "asyncio"],
+        help="event loop (env BIFROST_LOOP; default auto: uvloop when installed, else asyncio)",
+    )
     p.add_argument(
         "--log-level",
         default=os.environ.get("BIFROST_LOG_LEVEL", "info"),
@@ -104,6 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1:
         print("error: --workers must be at least 1", file=sys.stderr)
         return 2
+    global _LOOP_FACTORY
+    if args.loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if args.loop == "uvloop":
+                print("error: --loop uvloop: the uvloop package is not installed (pip install uvloop)", file=sys.stderr)
+                return 2
+        else:
+            _LOOP_FACTORY = uvloop.new_event_loop
     if config.state_store.type == "redis" and importlib.util.find_spec("redis") is None:
         print(
             "error: state_store.type: 'redis' needs the redis package: pip install 'bifrost-gateway[redis]'",
@@ -123,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         if args.workers == 1:
-            asyncio.run(run_worker(config, args.host, args.port, reuse_port=False))
+            _run(run_worker(config, args.host, args.port, reuse_port=False))
             return 0
         return _supervise(config, args)
     except ListenError as exc:
@@ -166,7 +191,8 @@ def _flush_logs() -> None:
 def _report(config: Config, host: str) -> None:
     """What is configured: providers, usable keys, models. Never a key value. Logged once the port is
     bound, so a gateway that cannot listen prints one line and nothing that looks like it started."""
-    log.info("Bifrost %s starting with config %s", __version__, config.source or "(inline)")
+    loop = "uvloop" if _LOOP_FACTORY is not None else "asyncio"
+    log.info("Bifrost %s starting with config %s (event loop: %s)", __version__, config.source or "(inline)", loop)
     for warning in config.warnings:
         log.warning("%s", warning)
     for name, p in config.providers.items():
@@ -279,7 +305,7 @@ def _worker_main(config: Config, host: str, port: int, log_level: str, log_forma
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _setup_logging(log_level, log_format)
     try:
-        asyncio.run(run_worker(config, host, port, reuse_port=True, announce=False, reloads=reloads))
+        _run(run_worker(config, host, port, reuse_port=True, announce=False, reloads=reloads))
     except ListenError as exc:
         _flush_logs()
         print(exc, file=sys.stderr)

@@ -17,7 +17,7 @@ from bifrost.config.model import ClientConfig, KeyConfig, ProviderConfig
 from bifrost.core.context import RequestContext
 from bifrost.core.errors import GatewayError, upstream_timeout
 from bifrost.providers.base import ChatStream, Provider, StreamEvent, encode_request
-from bifrost.providers.sse import event_data, iter_events
+from bifrost.providers.sse import event_data, finish_body, iter_events
 
 _FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 # what a pass-through answer keeps of the upstream's headers
@@ -252,6 +252,7 @@ class OpenAICompatibleProvider(Provider):
                 if data is None:
                     continue  # comment or keep-alive
                 if data == b"[DONE]":
+                    await finish_body(resp)
                     return
                 chunk = self.parse_json(data, "a stream event")
                 err = chunk.get("error")

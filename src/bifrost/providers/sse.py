@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 
 import aiohttp
 
 from bifrost.core.errors import GatewayError
+
+# Set by the relay that is sending a stream to its client, for that stream's duration (server/relay.py). It is
+# awaited before every network read, so everything one upstream read produced (several SSE events, and whatever
+# a translator made of them) reaches the client in one write instead of one write per event.
+BEFORE_READ: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("before_read", default=None)
 
 
 async def iter_events(
@@ -21,6 +28,9 @@ async def iter_events(
     buf = b""
     content = resp.content
     while True:
+        flush = BEFORE_READ.get()
+        if flush is not None:
+            await flush()
         try:
             data = await content.readany()
         except (aiohttp.ServerTimeoutError, TimeoutError):
@@ -49,6 +59,9 @@ async def iter_chunks(resp: aiohttp.ClientResponse, provider: str, idle_timeout:
     """The raw bytes of a non-SSE stream (e.g. AWS event-stream frames) as they arrive; same failures."""
     content = resp.content
     while True:
+        flush = BEFORE_READ.get()
+        if flush is not None:
+            await flush()
         try:
             data = await content.readany()
         except (aiohttp.ServerTimeoutError, TimeoutError):
@@ -58,6 +71,23 @@ async def iter_chunks(resp: aiohttp.ClientResponse, provider: str, idle_timeout:
         if not data:
             return
         yield data
+
+
+async def finish_body(resp: aiohttp.ClientResponse, bound: float = 1.0) -> None:
+    """Read what is left of an answer whose last event is in (normally just the chunked terminator), so its
+    connection goes back to the pool instead of being closed; past `bound` seconds, or on garbage, let go."""
+    content = resp.content
+    if content.is_eof():
+        return
+    flush = BEFORE_READ.get()
+    if flush is not None:
+        await flush()
+    try:
+        async with asyncio.timeout(bound):
+            while await content.readany():
+                pass
+    except (TimeoutError, aiohttp.ClientError):
+        resp.close()
 
 
 def stream_stalled(provider: str, idle_timeout: float) -> GatewayError:

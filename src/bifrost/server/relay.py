@@ -17,9 +17,52 @@ from aiohttp import web
 from bifrost.core.context import RequestContext
 from bifrost.core.errors import GatewayError
 from bifrost.providers.base import ChatStream
+from bifrost.providers.sse import BEFORE_READ
 from bifrost.server.gateway import Gateway
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Connection": "keep-alive"}
+
+
+class Gathered:
+    """A stream's bytes to its client, gathered and sent in one write per upstream read.
+
+    Inside `with gathered:` the upstream reader (providers/sse.py) awaits `flush` before it reads the network
+    again: the events one upstream read produced go out together, as a plain proxy would write that read, and
+    none of them waits for the next read. What is still gathered when the stream ends goes out with its end.
+    """
+
+    __slots__ = ("_pending", "_response", "_token")
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        self._response = response
+        self._pending: list[bytes] = []
+        self._token: Any = None
+
+    def add(self, data: bytes) -> None:
+        self._pending.append(data)
+
+    async def flush(self) -> None:
+        pending = self._pending
+        if pending:
+            data = pending[0] if len(pending) == 1 else b"".join(pending)
+            pending.clear()
+            await self._response.write(data)
+
+    def rest(self, tail: bytes) -> bytes:
+        """What is still gathered, followed by `tail`: the bytes that end the response."""
+        if not self._pending:
+            return tail
+        self._pending.append(tail)
+        data = b"".join(self._pending)
+        self._pending.clear()
+        return data
+
+    def __enter__(self) -> Gathered:
+        self._token = BEFORE_READ.set(self.flush)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        BEFORE_READ.reset(self._token)
 
 
 class StreamOut(Protocol):
@@ -46,17 +89,19 @@ async def relay(
     tail = b""
     chunks = 0
     first = last = 0.0
+    gathered = Gathered(response)
     try:
         await response.prepare(request)
-        async for event, raw in stream:
-            data = out.event(event, raw)
-            if data:
-                await response.write(data)
-            last = time.perf_counter()
-            if not chunks:
-                first = last
-                record.ttft_s = first - ctx.started
-            chunks += 1
+        with gathered:
+            async for event, raw in stream:
+                data = out.event(event, raw)
+                if data:
+                    gathered.add(data)
+                last = time.perf_counter()
+                if not chunks:
+                    first = last
+                    record.ttft_s = first - ctx.started
+                chunks += 1
         tail = out.end()  # written with the end of the response: one write, not two
     except GatewayError as exc:
         gw.failed(exc, ctx)  # the stream's headers are sent: the error goes in an event
@@ -69,5 +114,5 @@ async def relay(
         record.stream_chunks = chunks
         record.stream_duration_s = last - first
     with contextlib.suppress(ConnectionError):
-        await response.write_eof(tail)
+        await response.write_eof(gathered.rest(tail))
     return response

@@ -24,7 +24,7 @@ from bifrost.providers.anthropic.translate import (
     openai_to_anthropic_request,
 )
 from bifrost.providers.base import ChatStream, Provider, StreamEvent, encode_request
-from bifrost.providers.sse import event_data, event_name, iter_events
+from bifrost.providers.sse import event_data, event_name, finish_body, iter_events
 
 API_VERSION = "2023-06-01"
 # Anthropic stream error types -> the HTTP status a client should see for them
@@ -192,6 +192,7 @@ class AnthropicProvider(Provider):
                 yield name, event, block
                 if name == "message_stop":
                     stopped = True
+                    await finish_body(resp)  # the connection goes back to the pool
                     return
             if not stopped:
                 raise GatewayError(

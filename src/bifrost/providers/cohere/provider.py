@@ -20,7 +20,7 @@ from bifrost.providers.cohere.translate import (
     openai_to_cohere_embed,
     openai_to_cohere_request,
 )
-from bifrost.providers.sse import event_data, iter_events
+from bifrost.providers.sse import event_data, finish_body, iter_events
 
 
 class CohereProvider(Provider):
@@ -77,6 +77,7 @@ class CohereProvider(Provider):
                 for chunk in translator.feed(event):
                     yield chunk, b"data: " + orjson.dumps(chunk) + b"\n\n"
                 if translator.ended:
+                    await finish_body(resp)  # the connection goes back to the pool
                     return
             raise GatewayError(502, f"{self.name} ended the stream before message-end", provider=self.name)
         finally:

@@ -17,6 +17,7 @@ from bifrost.core.errors import GatewayError, bad_request
 from bifrost.observability.record import RequestRecord
 from bifrost.providers.base import ChatStream, Provider
 from bifrost.server.gateway import Gateway, json_answer
+from bifrost.server.relay import Gathered
 from bifrost.server.routes.mcp import chat_asker, continue_agent, prepare_chat
 
 log = logging.getLogger("bifrost")
@@ -213,20 +214,25 @@ class OpenAIRoutes:
         first = last = 0.0
         texts: list[str] | None = [] if self.gw.content_logging else None
         tail = b""
+        gathered = Gathered(response)
         try:
             await response.prepare(request)
-            async for chunk, raw in stream:
-                await response.write(raw)
-                last = time.perf_counter()
-                if not chunks:
-                    first = last
-                    record.ttft_s = first - ctx.started
-                chunks += 1
-                usage = chunk.get("usage")
-                if usage:
-                    _take_usage(record, usage)
-                if texts is not None:
-                    _collect_text(chunk, texts)
+            with gathered:
+                async for chunk, raw in stream:
+                    gathered.add(raw)
+                    last = time.perf_counter()
+                    if not chunks:
+                        first = last
+                        record.ttft_s = first - ctx.started
+                    chunks += 1
+                    if not chunk:  # an SSE comment (MCP agent progress): out now, not with the next read
+                        await gathered.flush()
+                        continue
+                    usage = chunk.get("usage")
+                    if usage:
+                        _take_usage(record, usage)
+                    if texts is not None:
+                        _collect_text(chunk, texts)
             tail = _DONE  # sent with the end of the response: one write, not two
         except GatewayError as exc:
             self.gw.failed(exc, ctx)  # the stream's headers are sent: the error goes in an event
@@ -243,7 +249,7 @@ class OpenAIRoutes:
             if texts:
                 record.response_content = "".join(texts)
         with contextlib.suppress(ConnectionError):
-            await response.write_eof(tail)
+            await response.write_eof(gathered.rest(tail))
         return response
 
 

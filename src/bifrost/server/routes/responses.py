@@ -42,6 +42,7 @@ from bifrost.responses.translate import (
     responses_request_to_chat,
 )
 from bifrost.server.gateway import GATE_KEY, Gateway, json_answer
+from bifrost.server.relay import Gathered
 from bifrost.server.routes.mcp import chat_asker, continue_agent
 from bifrost.server.routes.openai import PREFIXES, error_response, extra_fields
 
@@ -282,45 +283,48 @@ class ResponsesRoutes:
         chunks = 0
         first = last = 0.0
         tail = b""
+        gathered = Gathered(response)
         try:
             await response.prepare(request)
             if translator is not None:
-                await response.write(b"".join(_sse(e) for e in translator.start()))
-            async for event, raw in stream:
-                if translator is None:
-                    kind = event.get("type")
-                    if kind in ("response.failed", "error"):
-                        raw = self._scrub(raw, ctx)  # an upstream's error text never carries a secret out
-                    await response.write(raw)
-                    number = event.get("sequence_number")
-                    sequence = number if isinstance(number, int) else sequence
-                    if kind == "response.created" and isinstance(event.get("response"), dict):
-                        upstream_id = event["response"].get("id") or upstream_id
-                    elif kind in ("response.completed", "response.incomplete"):
-                        final = event.get("response") if isinstance(event.get("response"), dict) else None
-                    elif kind in ("response.failed", "error"):
-                        failed = event.get("response", {}).get("error") if kind == "response.failed" else event
-                        message = str((failed or {}).get("message") or "upstream response failed")
-                        self.gw.failed(GatewayError(502, message, provider=stream.provider), ctx)
-                    elif texts is not None and kind == "response.output_text.delta":
-                        texts.append(str(event.get("delta") or ""))
-                elif not event:
-                    await response.write(raw)  # an SSE comment (MCP agent progress)
-                    continue
-                else:
-                    out = translator.feed(event)
-                    if out:
-                        await response.write(b"".join(_sse(e) for e in out))
-                    if texts is not None:
-                        for choice in event.get("choices") or ():
-                            piece = (choice.get("delta") or {}).get("content")
-                            if isinstance(piece, str):
-                                texts.append(piece)
-                last = time.perf_counter()
-                if not chunks:
-                    first = last
-                    record.ttft_s = first - ctx.started
-                chunks += 1
+                gathered.add(b"".join(_sse(e) for e in translator.start()))
+            with gathered:
+                async for event, raw in stream:
+                    if translator is None:
+                        kind = event.get("type")
+                        if kind in ("response.failed", "error"):
+                            raw = self._scrub(raw, ctx)  # an upstream's error text never carries a secret out
+                        gathered.add(raw)
+                        number = event.get("sequence_number")
+                        sequence = number if isinstance(number, int) else sequence
+                        if kind == "response.created" and isinstance(event.get("response"), dict):
+                            upstream_id = event["response"].get("id") or upstream_id
+                        elif kind in ("response.completed", "response.incomplete"):
+                            final = event.get("response") if isinstance(event.get("response"), dict) else None
+                        elif kind in ("response.failed", "error"):
+                            failed = event.get("response", {}).get("error") if kind == "response.failed" else event
+                            message = str((failed or {}).get("message") or "upstream response failed")
+                            self.gw.failed(GatewayError(502, message, provider=stream.provider), ctx)
+                        elif texts is not None and kind == "response.output_text.delta":
+                            texts.append(str(event.get("delta") or ""))
+                    elif not event:
+                        gathered.add(raw)  # an SSE comment (MCP agent progress): out now, not with the next read
+                        await gathered.flush()
+                        continue
+                    else:
+                        out = translator.feed(event)
+                        if out:
+                            gathered.add(b"".join(_sse(e) for e in out))
+                        if texts is not None:
+                            for choice in event.get("choices") or ():
+                                piece = (choice.get("delta") or {}).get("content")
+                                if isinstance(piece, str):
+                                    texts.append(piece)
+                    last = time.perf_counter()
+                    if not chunks:
+                        first = last
+                        record.ttft_s = first - ctx.started
+                    chunks += 1
             if translator is not None:
                 done = translator.finish(stream.usage)
                 final = translator.response
@@ -347,7 +351,7 @@ class ResponsesRoutes:
             if entry is not None:
                 await self.store.put(entry)
         with contextlib.suppress(ConnectionError):
-            await response.write_eof(tail)
+            await response.write_eof(gathered.rest(tail))
         return response
 
     def _scrub(self, raw: bytes, ctx: RequestContext) -> bytes:
