@@ -70,7 +70,9 @@ async def _serve(
             bad_json = True
     key = find_key(request)
     path = request.path
-    state.log.append(Record(request.method, path, request.query, request.headers, body, key, time.time()))
+    peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+    port = peer[1] if isinstance(peer, tuple) and len(peer) > 1 else None
+    state.log.append(Record(request.method, path, request.query, request.headers, body, key, time.time(), port))
     fields = body if isinstance(body, dict) else {}
     model, stream = target(request, fields)
     call = Call(request, wire, fields, model, key, None, stream)

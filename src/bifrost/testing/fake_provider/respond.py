@@ -155,8 +155,11 @@ async def send_events(
     cut_at = _fault_at(script, "cut_after", count)
     stall_at = _fault_at(script, "stall_after", count)
     delay = float(script.get("chunk_delay_ms") or 0) / 1000
+    end_delay = float(script.get("end_delay_ms") or 0) / 1000
     if not delay and malformed_at == error_at == cut_at == stall_at == -1:
         await resp.write(b"".join(events))
+        if end_delay:
+            await asyncio.sleep(end_delay)
         await resp.write_eof()
         return resp
     for i in range(count + 1):
@@ -176,6 +179,8 @@ async def send_events(
         if delay and i:
             await asyncio.sleep(delay)
         await resp.write(events[i])
+    if end_delay:
+        await asyncio.sleep(end_delay)
     await resp.write_eof()
     return resp
 

@@ -34,6 +34,7 @@ SCRIPT_FIELDS: frozenset[str] = frozenset(
         "finish_reason",
         "latency_ms",
         "chunk_delay_ms",
+        "end_delay_ms",
         "status",
         "error_message",
         "error_type",

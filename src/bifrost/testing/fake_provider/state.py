@@ -24,6 +24,7 @@ class Record:
     body: Any
     key: str | None
     time: float
+    peer_port: int | None = None  # the client's TCP port: the same port twice means a reused connection
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -34,6 +35,7 @@ class Record:
             "body": self.body,
             "key": self.key,
             "time": self.time,
+            "peer_port": self.peer_port,
         }
 
 
