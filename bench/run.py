@@ -68,6 +68,7 @@ MARKERS = {
     "observability": ("<!-- observability:start -->", "<!-- observability:end -->"),
     "mcp": ("<!-- mcp:start -->", "<!-- mcp:end -->"),  # bench/mcp_hook.py
     "governance": ("<!-- governance:start -->", "<!-- governance:end -->"),
+    "peers": ("<!-- peers:start -->", "<!-- peers:end -->"),  # bench/bench_peers.py
 }
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
 Json = dict[str, Any]
@@ -231,9 +232,11 @@ def core_task_seconds(core: str) -> float:
     return 0.0
 
 
-def http(method: str, url: str, payload: Any = None, timeout: float = 5.0) -> tuple[int, bytes]:
+def http(
+    method: str, url: str, payload: Any = None, timeout: float = 5.0, extra: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     data = None if payload is None else json.dumps(payload).encode()
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench-client"}
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench-client", **(extra or {})}
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with _OPENER.open(request, timeout=timeout) as response:
@@ -242,7 +245,9 @@ def http(method: str, url: str, payload: Any = None, timeout: float = 5.0) -> tu
         return int(exc.code), exc.read()
 
 
-def wait_ready(proc: Proc, url: str, timeout: float = 30.0) -> None:
+def wait_ready(
+    proc: Proc, url: str, timeout: float = 30.0, headers: dict[str, str] | None = None, stream: bool = True
+) -> None:
     """Until a non-streaming and a streaming chat completion both succeed through ``url``."""
     deadline = time.monotonic() + timeout
     last = ""
@@ -251,9 +256,11 @@ def wait_ready(proc: Proc, url: str, timeout: float = 30.0) -> None:
             raise RuntimeError(f"{proc.name} {exit_reason(proc.exit_code() or 0)}:\n{proc.log_tail()}")
         try:
             body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
-            status, raw = http("POST", url + PATH, body)
+            status, raw = http("POST", url + PATH, body, extra=headers)
+            if status == 200 and b'"choices"' in raw and not stream:
+                return
             if status == 200 and b'"choices"' in raw:
-                status, raw = http("POST", url + PATH, {**body, "stream": True})
+                status, raw = http("POST", url + PATH, {**body, "stream": True}, extra=headers)
                 if status == 200 and raw.rstrip().endswith(b"data: [DONE]"):
                     return
             last = f"HTTP {status}: {raw[:200]!r}"
@@ -275,7 +282,7 @@ class Settings:
     quick: bool
 
 
-def wrk(url: str, connections: int, duration: float, stream: bool) -> Json:
+def wrk(url: str, connections: int, duration: float, stream: bool, headers: dict[str, str] | None = None) -> Json:
     secs = max(1, round(duration))
     argv = [
         "wrk", "-t1", f"-c{connections}", f"-d{secs}s", "--timeout", "5s", "--latency",
@@ -283,8 +290,11 @@ def wrk(url: str, connections: int, duration: float, stream: bool) -> Json:
     ]
     if stream:
         argv += ["--", "stream"]
+    env = None
+    if headers:  # extra request headers (a peer gateway's routing headers), read by wrk_post.lua
+        env = {**os.environ, "BENCH_HEADERS": "\n".join(f"{k}: {v}" for k, v in headers.items())}
     out = subprocess.run(
-        pinned(LOAD_CORE, argv), capture_output=True, text=True, timeout=secs + 60, check=False
+        pinned(LOAD_CORE, argv), capture_output=True, text=True, timeout=secs + 60, check=False, env=env
     )
     for line in out.stdout.splitlines():
         if line.startswith("BENCHJSON "):
@@ -310,15 +320,18 @@ def wrk(url: str, connections: int, duration: float, stream: bool) -> Json:
     }
 
 
-def measure_wrk(url: str, connections: int, stream: bool, s: Settings, cpu_pids: dict[str, list[int]]) -> Json:
+def measure_wrk(
+    url: str, connections: int, stream: bool, s: Settings, cpu_pids: dict[str, list[int]],
+    headers: dict[str, str] | None = None,
+) -> Json:
     """Warm up, then measure; also the CPU share each watched process group used meanwhile."""
-    wrk(url, connections, s.warmup, stream)
+    wrk(url, connections, s.warmup, stream, headers)
     before = {name: cpu_seconds(pids) for name, pids in cpu_pids.items()}
     waited = {name: runqueue_wait(pids) for name, pids in cpu_pids.items()}
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     core0 = core_task_seconds(SUT_CORE)
     t0 = time.monotonic()
-    result = wrk(url, connections, s.duration, stream)
+    result = wrk(url, connections, s.duration, stream, headers)
     wall = time.monotonic() - t0
     core0_busy = (core_task_seconds(SUT_CORE) - core0) / wall
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -370,6 +383,11 @@ class Sut:
     workers: int = 1
     note: str = ""
     skip: str = ""  # why it cannot run here
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every wrk request (a peer's routing)
+    ready_timeout: float = 30.0
+    port_equals: bool = False  # told its port as --port=N (Portkey)
+    stream_optional: bool = False  # a peer whose streams fail here is still measured without them
+    no_stream: str = ""  # why its streaming is not measured
 
 
 def gateway_config(fake_url: str, workdir: Path) -> Path:
@@ -562,9 +580,16 @@ def launch(sut: Sut, fake: Proc, fake_url: str, workdir: Path) -> Running:
         return running
     port = free_port()
     running.url = f"http://{HOST}:{port}"
-    running.proc = start(sut.key, pinned(sut.core, [*sut.argv, "--port", str(port)]), workdir, sut.env)
+    port_args = [f"--port={port}"] if sut.port_equals else ["--port", str(port)]
+    running.proc = start(sut.key, pinned(sut.core, [*sut.argv, *port_args]), workdir, sut.env)
     try:
-        wait_ready(running.proc, running.url)
+        wait_ready(running.proc, running.url, sut.ready_timeout, sut.headers, not sut.stream_optional)
+        if sut.stream_optional:
+            body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+            status, raw = http("POST", running.url + PATH, body, extra=sut.headers)
+            if status != 200 or not raw.rstrip().endswith(b"data: [DONE]"):
+                sut.no_stream = result["no_stream"] = f"its streams fail here: HTTP {status} {raw[:100]!r}"
+                print(f"{sut.label}: {sut.no_stream}", flush=True)
         time.sleep(0.3)  # let a supervisor finish starting its workers
     except RuntimeError as exc:
         result["failed"] = str(exc)
@@ -640,10 +665,10 @@ def measure_all(
         for name, connections, stream in MEASUREMENTS:
             print(f"[round {round_no}/{rounds}] {name}", flush=True)
             for r in running:
-                if not r.active or not check_alive(r, fake):
+                if not r.active or not check_alive(r, fake) or (stream and r.sut.no_stream):
                     continue
                 try:
-                    m = measure_wrk(r.url, connections, stream, s, r.watched)
+                    m = measure_wrk(r.url, connections, stream, s, r.watched, r.sut.headers)
                 except Exception as exc:  # keep going: one broken system must not lose the others
                     if check_alive(r, fake):
                         r.result["failed"] = str(exc)
@@ -953,6 +978,10 @@ def render(report: Json) -> str:
         lines += ["| target | measured | limit | result |",
                   "| --- | --- | --- | --- |"]
         lines += [f"| {t['target']} | {t['measured']} | {t['limit']} | {t['status']} |" for t in report["targets"]]
+    elif report["mode"] == "peers":
+        import bench_peers
+
+        lines += bench_peers.tables(report["results"], _get, fmt, fmt_rps, _short_failure)
     elif report["mode"] == "governance":
         import bench_governance
 
@@ -1034,6 +1063,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="measure the gateway's cost of metrics, access log and log store (on vs off)")
     p.add_argument("--governance", action="store_true",
                    help="measure the latency governance adds, with the memory and the Redis state store")
+    p.add_argument("--peers", action="store_true",
+                   help="measure LiteLLM and Portkey next to the floor and bifrost (bench/bench_peers.py)")
     p.add_argument("--rounds", type=int, default=1,
                    help="repeat every measurement N times, interleaved, keeping the best (default 1)")
     p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
@@ -1063,7 +1094,7 @@ def main(argv: list[str] | None = None) -> int:
         quick=quick,
     )
     mode = ("stacks" if args.stacks else "observability" if args.observability
-            else "governance" if args.governance else "main")
+            else "governance" if args.governance else "peers" if args.peers else "main")
     out = args.out or BENCH / "results" / ("latest.json" if mode == "main" else f"{mode}.json")
     started = dt.datetime.now(dt.UTC)
     t0 = time.monotonic()
@@ -1085,6 +1116,13 @@ def main(argv: list[str] | None = None) -> int:
                 redis_url = stack.enter_context(bench_governance.redis_server(workdir, pinned, LOAD_CORE))
                 os.environ["BENCH_API_KEY"] = bench_governance.VK  # wrk sends the virtual key
                 suts = governance_suts(fake_url, workdir, redis_url)
+            elif mode == "peers":
+                import bench_peers
+
+                suts = bench_peers.peer_suts(fake_url, workdir, Sut, main_suts(fake_url, workdir), MODEL)
+                for sut in suts:
+                    sut.port_equals = sut.key == "portkey"
+                    sut.gateway = sut.gateway or sut.key in ("litellm", "portkey")  # peak RSS for them too
             else:
                 suts = (stack_suts(fake_url) if mode == "stacks" else observability_suts(fake_url, workdir)
                         if mode == "observability" else main_suts(fake_url, workdir))

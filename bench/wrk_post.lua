@@ -9,6 +9,10 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = "Bearer " .. (os.getenv("BENCH_API_KEY") or "sk-bench-client")
+  -- BENCH_HEADERS: more headers, one "Name: value" per line (a peer gateway's routing headers)
+  for name, value in string.gmatch(os.getenv("BENCH_HEADERS") or "", "([^:\n]+):%s*([^\n]*)") do
+    wrk.headers[name] = value
+  end
   -- streaming asks for the usage chunk, as a gateway does for its metrics: same upstream work for all
   local flag = stream and ',"stream":true,"stream_options":{"include_usage":true}' or ""
   wrk.body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}]' .. flag .. '}'

@@ -220,8 +220,11 @@ class Gateway:
             _no_lingering(request)
             raise self._too_large(length)
         try:
-            async with asyncio.timeout(self.body_timeout):
+            if request.content.is_eof():  # the whole body came with the head (the usual case): no wait, no timer
                 raw = await self._read_body(request, length)
+            else:
+                async with asyncio.timeout(self.body_timeout):
+                    raw = await self._read_body(request, length)
         except web.HTTPRequestEntityTooLarge:
             _no_lingering(request)
             raise self._too_large(None) from None
