@@ -271,7 +271,12 @@ async def run_worker(
     loop.add_signal_handler(signal.SIGHUP, _reload, app[GATEWAY_KEY])  # re-read config.json
     if reloads is not None and reloads.value:  # the supervisor reloaded since this worker's config was read
         _reload(app[GATEWAY_KEY])
+    from bifrost.server.descriptors import start_watch
+
+    watch = start_watch() if _LOOP_FACTORY is not None else None  # asyncio reports a failing accept() itself
     await stop.wait()
+    if watch is not None:
+        watch.cancel()
     log.info("shutting down: draining in-flight requests (up to %.0fs)", DRAIN_GRACE_S)
     app[GATEWAY_KEY].draining = True
     await runner.cleanup()

@@ -13,8 +13,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from bifrost.testing.fake_provider import FakeProvider
 from harness import HOST, GatewayFactory, free_port, http_get, openai_config
@@ -79,11 +82,12 @@ def test_idle_partial_trickling_and_stalled_clients_are_closed(
     assert http_get(gw.url + "/health")[0] == 200  # and everyone else is served meanwhile
 
 
-def _gateway_with_few_fds(config_path: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+def _gateway_with_few_fds(config_path: Path, port: int, log_path: Path, loop: str) -> subprocess.Popen[bytes]:
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIFROST_")}
+    env["BIFROST_LOOP"] = loop
     with log_path.open("wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "bifrost", "--config", str(config_path), "--host", HOST, "--port", str(port)],
@@ -91,12 +95,13 @@ def _gateway_with_few_fds(config_path: Path, port: int, log_path: Path) -> subpr
         )
 
 
-def test_running_out_of_file_descriptors_logs_a_line_a_second(fake: FakeProvider, tmp_path: Path) -> None:
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_running_out_of_file_descriptors_logs_a_line_a_second(fake: FakeProvider, tmp_path: Path, loop: str) -> None:
     config: dict[str, Any] = openai_config(fake.url)
     config_path = tmp_path / "config.json"
     config_path.write_text(__import__("json").dumps(config))
     port, log_path = free_port(), tmp_path / "gateway.log"
-    proc = _gateway_with_few_fds(config_path, port, log_path)
+    proc = _gateway_with_few_fds(config_path, port, log_path, loop)
     held: list[socket.socket] = []
     try:
         deadline = time.monotonic() + 15
@@ -115,12 +120,27 @@ def test_running_out_of_file_descriptors_logs_a_line_a_second(fake: FakeProvider
         assert log.count("out of system resource") <= 5, log[-2000:]
         assert len(log) < 20_000, len(log)
         assert proc.poll() is None
+        for sock in held:
+            sock.close()
+        held.clear()
+        # the descriptors are back: the gateway serves again
+        deadline = time.monotonic() + 10
+        while not _health(port):
+            assert time.monotonic() < deadline, log_path.read_text(errors="replace")[-2000:]
+            time.sleep(0.2)
     finally:
         for sock in held:
             sock.close()
         proc.terminate()
         proc.wait(timeout=30)
-    # the descriptors are back: the gateway serves again
+
+
+def _health(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/health", timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
 
 
 def _up(port: int) -> bool:
