@@ -8,7 +8,7 @@ pass bytes through; the others translate.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -27,6 +27,10 @@ from bifrost.core.retry import parse_retry_after
 StreamEvent = tuple[dict[str, Any], bytes]
 
 _RATE_LIMIT_WORDS = ("rate limit", "rate_limit", "too many requests", "overloaded")
+
+
+async def _ready(event: StreamEvent) -> StreamEvent:
+    return event
 
 
 class ChatStream:
@@ -51,12 +55,16 @@ class ChatStream:
                 502, f"{self.provider} ended the stream before sending any data", provider=self.provider
             ) from None
 
-    async def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        if self._first is not None:
-            first, self._first = self._first, None
-            yield first
-        async for event in self._events:
-            yield event
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    def __anext__(self) -> Awaitable[StreamEvent]:
+        # a plain method handing out the events' own awaitable: no generator frame of ours per event
+        first = self._first
+        if first is not None:
+            self._first = None
+            return _ready(first)
+        return self._events.__anext__()
 
     async def aclose(self) -> None:
         try:

@@ -215,11 +215,12 @@ class OpenAIRoutes:
         texts: list[str] | None = [] if self.gw.content_logging else None
         tail = b""
         gathered = Gathered(response)
+        add = gathered.add
         try:
             await response.prepare(request)
             with gathered:
                 async for chunk, raw in stream:
-                    gathered.add(raw)
+                    add(raw)
                     last = time.perf_counter()
                     if not chunks:
                         first = last
