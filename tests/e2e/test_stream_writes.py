@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import urllib.request
 from typing import Any
 
+import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bifrost.testing.fake_provider import FakeProvider
 from harness import GatewayFactory, GatewayProcess, openai_config
@@ -20,11 +24,14 @@ def gateway(fake_server: FakeProvider, start_module_gateway: GatewayFactory) -> 
     return start_module_gateway(openai_config(fake_server.url))
 
 
-async def raw_chunks(gw: GatewayProcess, script: dict[str, Any]) -> list[bytes]:
+async def raw_chunks(gw: GatewayProcess, script: dict[str, Any], include_usage: bool = False) -> list[bytes]:
     """POST a streaming chat over a plain socket; the HTTP/1.1 chunks of the answer, as framed by the gateway."""
-    body = json.dumps({
+    request: dict[str, Any] = {
         "model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}],
-    }).encode()
+    }
+    if include_usage:
+        request["stream_options"] = {"include_usage": True}
+    body = json.dumps(request).encode()
     head = (
         f"POST /v1/chat/completions HTTP/1.1\r\nHost: {gw.url[7:]}\r\nContent-Type: application/json\r\n"
         f"x-bf-eh-x-fake-script: {json.dumps(script)}\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -73,3 +80,70 @@ async def test_a_finished_stream_gives_its_connection_back(gateway: GatewayProce
         await raw_chunks(gateway, {"reply": "a b", "end_delay_ms": 50})
     ports = {r["peer_port"] for r in fake.control.log() if r["path"].endswith("/chat/completions")}
     assert len(ports) == 1, ports
+
+
+# --- a same-wire stream passed on unread (RequestContext.raw_stream) -----------------------------------------
+
+
+def upstream_bytes(fake: FakeProvider, script: dict[str, Any], usage: bool) -> bytes:
+    """What the fake itself streams for this script (the bytes the gateway should pass on)."""
+    body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    if usage:
+        body["stream_options"] = {"include_usage": True}
+    request = urllib.request.Request(
+        fake.url + "/v1/chat/completions", data=json.dumps(body).encode(), method="POST",
+        headers={
+            "Content-Type": "application/json", "Authorization": "Bearer sk-x", "x-fake-script": json.dumps(script),
+        },
+    )
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=10) as resp:
+        return resp.read()
+
+
+def _scrape(gw: GatewayProcess) -> dict[str, Any]:
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(gw.url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return {f.name: f.samples for f in text_string_to_metric_families(text)}
+
+
+def _value(families: dict[str, Any], family: str, suffix: str = "_total") -> float:
+    return sum(s.value for s in families.get(family, []) if s.name == family + suffix)
+
+
+async def test_a_same_wire_stream_goes_out_byte_for_byte_and_is_still_counted(
+    gateway: GatewayProcess, fake: FakeProvider
+) -> None:
+    script = {"reply": "one two three", "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
+    client = openai.AsyncOpenAI(base_url=gateway.openai_url + "/v1", api_key="sk-any", max_retries=0)
+    before = _scrape(gateway)
+    # the client asks for usage: its usage chunk is read (the only event read) and passed on as it is
+    stream = await client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True,
+        stream_options={"include_usage": True}, extra_headers={"x-bf-eh-x-fake-script": json.dumps(script)},
+    )
+    chunks = [c async for c in stream]
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "one two three"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
+    # the bytes are the upstream's own
+    upstream = upstream_bytes(fake, script, usage=True)
+    relayed = b"".join(await raw_chunks(gateway, script, include_usage=True))
+    assert _strip_ids(relayed) == _strip_ids(upstream)
+    # without include_usage the gateway asks for it anyway, keeps that chunk to itself, and counts it
+    stream = await client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True,
+        extra_headers={"x-bf-eh-x-fake-script": json.dumps(script)},
+    )
+    plain = [c async for c in stream]
+    assert all(c.usage is None for c in plain) and plain[-1].choices[0].finish_reason == "stop"
+    after = _scrape(gateway)
+    assert _value(after, "bifrost_output_tokens") - _value(before, "bifrost_output_tokens") == 9
+    assert _value(after, "bifrost_input_tokens") - _value(before, "bifrost_input_tokens") == 21
+    # the events passed on unread still count as chunks: each of the 3 streams has an inter-token latency
+    gaps = _value(after, "bifrost_stream_inter_token_latency_seconds", "_count") - _value(
+        before, "bifrost_stream_inter_token_latency_seconds", "_count"
+    )
+    assert gaps == 3
+
+
+def _strip_ids(raw: bytes) -> bytes:
+    return re.sub(rb'"(id|created)":("[^"]*"|\d+)', b"", raw)

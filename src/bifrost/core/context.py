@@ -28,6 +28,9 @@ class RequestContext:
     stream: bool = False
     mcp: Any = None  # the request's MCP agent run (bifrost.mcp.agent.AgentRun), when agent mode applies
     gate: Any = None  # governance.Gate when governance is on: allowed targets, per-provider windows
+    # the route sends the upstream's stream bytes on as they are and reads only usage, errors and the end from
+    # them: a provider of the same wire may hand over runs of ordinary events unparsed (providers.base.PASSED)
+    raw_stream: bool = False
 
 
     @property

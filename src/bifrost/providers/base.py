@@ -29,6 +29,11 @@ StreamEvent = tuple[dict[str, Any], bytes]
 _RATE_LIMIT_WORDS = ("rate limit", "rate_limit", "too many requests", "overloaded")
 
 
+# The chunk of a StreamEvent whose bytes are a run of ordinary events passed on unparsed (RequestContext.raw_stream):
+# no error, no usage, no end among them. The route counts their events in the bytes.
+PASSED: dict[str, Any] = {"object": "bifrost.passed_through"}
+
+
 async def _ready(event: StreamEvent) -> StreamEvent:
     return event
 

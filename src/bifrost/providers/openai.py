@@ -16,12 +16,34 @@ import aiohttp
 from bifrost.config.model import ClientConfig, KeyConfig, ProviderConfig
 from bifrost.core.context import RequestContext
 from bifrost.core.errors import GatewayError, upstream_timeout
-from bifrost.providers.base import ChatStream, Provider, StreamEvent, encode_request
-from bifrost.providers.sse import event_data, finish_body, iter_events
+from bifrost.providers.base import PASSED, ChatStream, Provider, StreamEvent, encode_request
+from bifrost.providers.sse import event_data, finish_body, iter_event_runs, iter_events
 
 _FINAL_RESPONSE_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 # what a pass-through answer keeps of the upstream's headers
 _KEPT_HEADERS = ("Content-Type", "Content-Disposition", "Content-Encoding", "openai-processing-ms", "x-request-id")
+
+
+_END: dict[str, Any] = {}  # _event's answer for the final [DONE]
+
+
+def _ordinary(run: bytes) -> bool:
+    """A run of events that are each one `data: {...}` line with no error, no usage and no finish_reason: what
+    a raw route can pass on unread. Anything else (or spaced differently) is read event by event."""
+    n = run.count(b"\n\n")
+    return (
+        run.count(b"data: {") == n
+        and run.count(b"}\n\n") == n
+        and run.count(b"\n") == 2 * n
+        and run.count(b'"finish_reason":null') == n
+        and run.count(b'"usage":') == run.count(b'"usage":null')
+        and b'"error"' not in run
+    )
+
+
+def _data_line(block: bytes) -> bytes:
+    data = event_data(block)
+    return b"data: " + (data or b"") + b"\n\n"
 
 
 class RawStream(ChatStream):
@@ -227,11 +249,16 @@ class OpenAICompatibleProvider(Provider):
         headers = self.request_headers(key, ctx)
         if ctx.stream:
             if usage is None:
-                return await self.stream_from(url, payload, headers, key, model, self._events)
+                raw = ctx.raw_stream
+
+                def passed(resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
+                    return self._events(resp, None, raw)
+
+                return await self.stream_from(url, payload, headers, key, model, passed)
             hidden = usage
 
             def events(resp: aiohttp.ClientResponse) -> AsyncIterator[StreamEvent]:
-                return self._events(resp, hidden)
+                return self._events(resp, hidden, ctx.raw_stream)
 
             stream = await self.stream_from(url, payload, headers, key, model, events)
             stream.usage = usage
@@ -239,42 +266,59 @@ class OpenAICompatibleProvider(Provider):
         return await self.post_json(url, payload, headers, key)
 
     async def _events(
-        self, resp: aiohttp.ClientResponse, hidden_usage: dict[str, Any] | None = None
+        self, resp: aiohttp.ClientResponse, hidden_usage: dict[str, Any] | None = None, raw: bool = False
     ) -> AsyncIterator[StreamEvent]:
         """Upstream SSE events, each checked (parsed once) and forwarded byte for byte.
 
         `hidden_usage`: the gateway asked for the usage chunk the client did not; it is kept here, not sent.
+        `raw`: the route needs only the bytes, usage, errors and the end: a run of ordinary events (what one
+        upstream read brought) goes on in one piece, unparsed, as (PASSED, bytes).
         """
         finished = False
         try:
-            async for block in iter_events(resp, self.name, self.idle_timeout):
-                data = event_data(block)
-                if data is None:
-                    continue  # comment or keep-alive
-                if data == b"[DONE]":
-                    await finish_body(resp)
-                    return
-                chunk = self.parse_json(data, "a stream event")
-                err = chunk.get("error")
-                if err is not None:
-                    message = err.get("message") if isinstance(err, dict) else str(err)
-                    raise GatewayError(
-                        502,
-                        str(message or "upstream stream error"),
-                        provider=self.name,
-                        type=err.get("type") if isinstance(err, dict) else None,
-                    )
-                if hidden_usage is not None and not chunk.get("choices") and chunk.get("usage"):
-                    hidden_usage.update(chunk["usage"])
+            async for run in iter_event_runs(resp, self.name, self.idle_timeout):
+                if raw and _ordinary(run):
+                    yield PASSED, run
                     continue
-                if not finished:
-                    for choice in chunk.get("choices") or ():
-                        if choice.get("finish_reason"):
-                            finished = True
-                yield chunk, (block + b"\n\n" if block.startswith(b"data: ") else b"data: " + data + b"\n\n")
+                for block in run.split(b"\n\n"):
+                    if not block:
+                        continue
+                    event = self._event(block, hidden_usage)
+                    if event is None:
+                        continue
+                    if event is _END:
+                        await finish_body(resp)
+                        return
+                    if not finished:
+                        for choice in event.get("choices") or ():
+                            if choice.get("finish_reason"):
+                                finished = True
+                    yield event, (block + b"\n\n" if block.startswith(b"data: ") else _data_line(block))
             if not finished:
                 raise GatewayError(
                     502, f"{self.name} ended the stream before it finished", provider=self.name
                 )
         finally:
             resp.release()
+
+    def _event(self, block: bytes, hidden_usage: dict[str, Any] | None) -> dict[str, Any] | None:
+        """One event parsed and checked: None for a comment, a keep-alive or a hidden usage chunk; _END at [DONE]."""
+        data = event_data(block)
+        if data is None:
+            return None  # comment or keep-alive
+        if data == b"[DONE]":
+            return _END
+        chunk = self.parse_json(data, "a stream event")
+        err = chunk.get("error")
+        if err is not None:
+            message = err.get("message") if isinstance(err, dict) else str(err)
+            raise GatewayError(
+                502,
+                str(message or "upstream stream error"),
+                provider=self.name,
+                type=err.get("type") if isinstance(err, dict) else None,
+            )
+        if hidden_usage is not None and not chunk.get("choices") and chunk.get("usage"):
+            hidden_usage.update(chunk["usage"])
+            return None
+        return chunk

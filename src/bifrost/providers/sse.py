@@ -16,10 +16,11 @@ from bifrost.core.errors import GatewayError
 BEFORE_READ: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("before_read", default=None)
 
 
-async def iter_events(
+async def iter_event_runs(
     resp: aiohttp.ClientResponse, provider: str, idle_timeout: float
 ) -> AsyncIterator[bytes]:
-    """Yield raw event blocks (without the blank-line separator). Never a partial event.
+    """Per upstream read, the complete events it finished, as one run of bytes (each event ending in a blank
+    line, CRLF made LF). Never a partial event.
 
     The idle timeout is enforced by the session's `sock_read` timeout (no timer per chunk here); a
     connection that ends mid-event, stalls or breaks raises a GatewayError the caller turns into an
@@ -39,20 +40,27 @@ async def iter_events(
             raise stream_broke(provider, exc) from None
         if not data:
             break
-        buf += data
+        buf = buf + data if buf else data
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n")
-        while True:
-            cut = buf.find(b"\n\n")
-            if cut < 0:
-                break
-            block = buf[:cut]
-            buf = buf[cut + 2 :]
-            if block:
-                yield block
+        cut = buf.rfind(b"\n\n")
+        if cut < 0:
+            continue
+        run, buf = buf[: cut + 2], buf[cut + 2 :]
+        yield run
     if buf.strip():
         # the upstream closed mid-event: the last event never completed
         raise GatewayError(502, f"{provider} stream ended in the middle of an event", provider=provider)
+
+
+async def iter_events(
+    resp: aiohttp.ClientResponse, provider: str, idle_timeout: float
+) -> AsyncIterator[bytes]:
+    """Raw event blocks (without the blank-line separator), one at a time, as they arrive (iter_event_runs)."""
+    async for run in iter_event_runs(resp, provider, idle_timeout):
+        for block in run.split(b"\n\n"):
+            if block:
+                yield block
 
 
 async def iter_chunks(resp: aiohttp.ClientResponse, provider: str, idle_timeout: float) -> AsyncIterator[bytes]:

@@ -15,7 +15,7 @@ from aiohttp import web
 from bifrost.core.context import RequestContext, Target, request_id
 from bifrost.core.errors import GatewayError, bad_request
 from bifrost.observability.record import RequestRecord
-from bifrost.providers.base import ChatStream, Provider
+from bifrost.providers.base import PASSED, ChatStream, Provider
 from bifrost.server.gateway import Gateway, json_answer
 from bifrost.server.relay import Gathered
 from bifrost.server.routes.mcp import chat_asker, continue_agent, prepare_chat
@@ -167,6 +167,8 @@ class OpenAIRoutes:
                 record.request_body = body
             if gw.mcp is not None and method == "chat":
                 body, ctx.mcp = prepare_chat(gw.mcp, body, request.headers)
+            # the relay needs only the bytes, usage, errors and the end: runs of ordinary events pass unparsed
+            ctx.raw_stream = stream and ctx.mcp is None and not gw.content_logging
             operation = _OPERATIONS[method]
 
             def call(provider: Provider, target: Target, key: Any) -> Awaitable[Any]:
@@ -225,6 +227,9 @@ class OpenAIRoutes:
                     if not chunks:
                         first = last
                         record.ttft_s = first - ctx.started
+                    if chunk is PASSED:  # a run of ordinary events, passed on unread
+                        chunks += raw.count(b"\n\n")
+                        continue
                     chunks += 1
                     if not chunk:  # an SSE comment (MCP agent progress): out now, not with the next read
                         await gathered.flush()
