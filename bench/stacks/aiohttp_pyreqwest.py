@@ -3,7 +3,9 @@
 Usage: python bench/stacks/aiohttp_pyreqwest.py --upstream http://127.0.0.1:9999 --port 8095 [--loop asyncio]
 One ``pyreqwest`` ``Client`` (its own Tokio runtime thread, single-threaded by default), redirects off,
 each upstream call a streamed request: JSON read whole, SSE relayed chunk by chunk as reqwest hands it
-over. Needs pyreqwest (bench/requirements.txt).
+over. ``streamed_read_buffer_limit(0)``: by default pyreqwest reads up to 64 KiB ahead before it hands
+the response over, which holds a slow SSE stream back until its end (bench/stacks/client_checks.py).
+Needs pyreqwest (bench/requirements.txt).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def make_app(upstream: str) -> web.Application:
     async def proxy(request: web.Request) -> web.StreamResponse:
         body = await request.read()
         req = app[client_key].post(upstream + request.path).headers(UPSTREAM_HEADERS).body_bytes(body)
+        req = req.streamed_read_buffer_limit(0)
         async with req.build_streamed() as up:
             if not (up.get_header("content-type") or "").startswith("text/event-stream"):
                 data = await up.bytes()
