@@ -10,6 +10,7 @@ taken to the floor on uvloop (aiohttp server + aiohttp client) measured in the s
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ STACKS = [
           needs=("uvloop", "pyreqwest"), note="reqwest/hyper on its own Tokio thread"),
     Stack("aiohttp+curl-cffi", "aiohttp server + curl-cffi AsyncSession", "stacks/aiohttp_curlcffi.py",
           needs=("uvloop", "curl_cffi"), note="libcurl multi driven by the event loop"),
+    Stack("granian-rsgi+pyreqwest", "granian RSGI + pyreqwest client", "stacks/granian_pyreqwest.py",
+          needs=("uvloop", "granian", "pyreqwest"), note="the best-looking server with the best-looking client"),
     Stack("aiohttp+httpx", "aiohttp server + httpx AsyncClient", "stacks/aiohttp_httpx.py",
           needs=("uvloop", "httpx")),
 ]
@@ -63,9 +66,15 @@ def floor_argv(loop: str) -> list[str]:
 
 
 def specs(fake_url: str) -> list[dict[str, Any]]:
-    """One dict per proxy: key, label, argv (``--port`` is appended by run.py), note, skip."""
+    """One dict per proxy: key, label, argv (``--port`` is appended by run.py), note, skip.
+
+    ``BENCH_STACKS=key,key`` (environment) keeps only those rows (and the floor), for a quick look.
+    """
+    only = {k for k in os.environ.get("BENCH_STACKS", "").split(",") if k}
     out = []
     for s in STACKS:
+        if only and s.key not in only and s.key != FLOOR:
+            continue
         if s.script == "minimal_proxy.py":
             argv = [*floor_argv(s.loop), "--upstream", fake_url]
         else:
