@@ -53,18 +53,6 @@ STACKS = [
 ]
 
 
-def floor_argv(loop: str) -> list[str]:
-    """The floor on ``loop``: its own ``--loop`` flag, or (a floor without one) uvloop's policy set around it."""
-    script = BENCH / "minimal_proxy.py"
-    if "--loop" in script.read_text():
-        return [sys.executable, str(script), "--loop", loop]
-    if loop == "asyncio":
-        return [sys.executable, str(script)]
-    boot = ("import asyncio, runpy, sys, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
-            f"sys.argv = [{str(script)!r}, *sys.argv[1:]]; runpy.run_path(sys.argv[0], run_name='__main__')")
-    return [sys.executable, "-c", boot]
-
-
 def specs(fake_url: str) -> list[dict[str, Any]]:
     """One dict per proxy: key, label, argv (``--port`` is appended by run.py), note, skip.
 
@@ -75,10 +63,7 @@ def specs(fake_url: str) -> list[dict[str, Any]]:
     for s in STACKS:
         if only and s.key not in only and s.key != FLOOR:
             continue
-        if s.script == "minimal_proxy.py":
-            argv = [*floor_argv(s.loop), "--upstream", fake_url]
-        else:
-            argv = [sys.executable, str(BENCH / s.script), "--upstream", fake_url, "--loop", s.loop]
+        argv = [sys.executable, str(BENCH / s.script), "--upstream", fake_url, "--loop", s.loop]
         missing = [m for m in s.needs if importlib.util.find_spec(m) is None]
         skip = f"{', '.join(missing)} not installed (pip install -r bench/requirements.txt)" if missing else ""
         note = f"bench/{s.script}, {s.loop}" + (f"; {s.note}" if s.note else "")
