@@ -9,7 +9,7 @@ libcurl's write callback delivers it. Needs curl-cffi (bench/requirements.txt).
 from __future__ import annotations
 
 from aiohttp import web
-from common import MAX_BODY, POOL_LIMIT, UPSTREAM_HEADERS, loop_factory, parse_args
+from common import MAX_BODY, POOL_LIMIT, UPSTREAM_HEADERS, run_aiohttp
 from curl_cffi.requests import AsyncSession
 
 
@@ -46,9 +46,7 @@ def make_app(upstream: str) -> web.Application:
 
 
 def main() -> None:
-    args = parse_args(8096, __doc__)
-    web.run_app(make_app(args.upstream), host=args.host, port=args.port, access_log=None, print=None,
-                loop=loop_factory(args.loop)())
+    run_aiohttp(make_app, 8096, __doc__)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 from aiohttp import web
-from common import MAX_BODY, POOL_LIMIT, UPSTREAM_HEADERS, loop_factory, parse_args
+from common import MAX_BODY, POOL_LIMIT, UPSTREAM_HEADERS, run_aiohttp
 
 
 def make_app(upstream: str) -> web.Application:
@@ -47,9 +47,7 @@ def make_app(upstream: str) -> web.Application:
 
 
 def main() -> None:
-    args = parse_args(8091, __doc__)
-    web.run_app(make_app(args.upstream), host=args.host, port=args.port, access_log=None, print=None,
-                loop=loop_factory(args.loop)())
+    run_aiohttp(make_app, 8091, __doc__)
 
 
 if __name__ == "__main__":

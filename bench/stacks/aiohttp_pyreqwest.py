@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from aiohttp import web
-from common import MAX_BODY, POOL_LIMIT, UPSTREAM_HEADERS, loop_factory, parse_args
+from common import MAX_BODY, POOL_LIMIT, UPSTREAM_HEADERS, run_aiohttp
 from pyreqwest.client import Client, ClientBuilder
 
 
@@ -57,9 +57,7 @@ def make_app(upstream: str) -> web.Application:
 
 
 def main() -> None:
-    args = parse_args(8095, __doc__)
-    web.run_app(make_app(args.upstream), host=args.host, port=args.port, access_log=None, print=None,
-                loop=loop_factory(args.loop)())
+    run_aiohttp(make_app, 8095, __doc__)
 
 
 if __name__ == "__main__":

@@ -220,6 +220,22 @@ async def timed_failure(coro: Awaitable[Any], limit: float) -> str:
     return "completed without an error"
 
 
+async def cancel_check(fake: str, call: Awaitable[Any]) -> dict[str, Any]:
+    """Cancel the task running ``call`` once the fake has it in hand; the fake must see the connection go."""
+    fake_call(fake, "POST", "/_fake/reset", {})
+    task = asyncio.ensure_future(call)
+    await until(lambda: fake_call(fake, "GET", "/_fake/stats")["in_flight"] == 1, 2)
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    t0 = time.monotonic()
+    gone = await until(lambda: fake_call(fake, "GET", "/_fake/stats")["cancelled"] == 1, 2)
+    if not gone:
+        return {"ok": False, "detail": "the fake still had the call open 2 s after the cancel"}
+    return {"ok": True, "detail": f"the fake saw the connection close {time.monotonic() - t0:.2f} s after the cancel"}
+
+
 async def read_all(client: Client, url: str, body: bytes, script: dict[str, Any] | None) -> tuple[int, bytes]:
     async with client.call(url, body, script) as up:
         return up.status, b"".join([c async for c in up.chunks])
@@ -253,40 +269,17 @@ async def check(name: str, url: str, fake: str, port: int) -> dict[str, Any]:
     conns = established_to(port)
     out["pooling"] = {"ok": 1 <= conns < 6, "detail": f"after 6 sequential calls {conns} connection(s) open"}
 
-    # cancellation: the task reading a stream is cancelled; the fake must see the connection go
-    fake_call(fake, "POST", "/_fake/reset", {})
-
+    # cancellation, mid-stream (the fake stalls after 2 events) and while the answer's headers are awaited
     async def read_forever() -> None:
         async with c.call(url, STREAM_BODY, {"stall_after": 2}) as up:
             async for _ in up.chunks:
                 pass
 
-    task = asyncio.create_task(read_forever())
-    await until(lambda: fake_call(fake, "GET", "/_fake/stats")["in_flight"] == 1, 2)
-    await asyncio.sleep(0.2)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    t0 = time.monotonic()
-    gone = await until(lambda: fake_call(fake, "GET", "/_fake/stats")["cancelled"] == 1, 3)
-    out["cancellation"] = {"ok": gone, "detail": f"the fake saw the connection close {time.monotonic() - t0:.2f} s "
-                           "after the cancel" if gone else "the fake still had the call open 3 s after the cancel"}
+    out["cancellation"] = await cancel_check(fake, read_forever())
     await c.close()  # ends a call the cancel left open
     await until(lambda: fake_call(fake, "GET", "/_fake/stats")["in_flight"] == 0, 3)
     c = await fresh()
-
-    # the same while still waiting for the answer's headers
-    fake_call(fake, "POST", "/_fake/reset", {})
-    task = asyncio.create_task(read_all(c, url, BODY, {"latency_ms": 3000}))
-    await until(lambda: fake_call(fake, "GET", "/_fake/stats")["in_flight"] == 1, 2)
-    await asyncio.sleep(0.2)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    t0 = time.monotonic()
-    gone = await until(lambda: fake_call(fake, "GET", "/_fake/stats")["cancelled"] == 1, 2)
-    out["cancel_waiting"] = {"ok": gone, "detail": f"the fake saw the connection close {time.monotonic() - t0:.2f} s "
-                             "after the cancel" if gone else "the fake still had the call open 2 s after the cancel"}
+    out["cancel_waiting"] = await cancel_check(fake, read_all(c, url, BODY, {"latency_ms": 3000}))
     await c.close()
     await until(lambda: fake_call(fake, "GET", "/_fake/stats")["in_flight"] == 0, 3)
     c = await fresh()

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
 from collections.abc import Callable
+from typing import Any
 
 UPSTREAM_HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-floor"}
 POOL_LIMIT = 1000  # upstream connections per proxy (as minimal_proxy.py's TCPConnector(limit=1000))
@@ -34,3 +37,28 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
 
         return uvloop.new_event_loop
     return asyncio.new_event_loop
+
+
+def run_aiohttp(make_app: Callable[[str], Any], default_port: int, doc: str | None) -> None:
+    """Parse the command line and serve ``make_app(upstream)`` (an aiohttp Application) on the chosen loop."""
+    from aiohttp import web
+
+    args = parse_args(default_port, doc)
+    web.run_app(make_app(args.upstream), host=args.host, port=args.port, access_log=None, print=None,
+                loop=loop_factory(args.loop)())
+
+
+def exec_granian(app: str, default_port: int, doc: str | None) -> None:
+    """Parse the command line and replace this process with granian serving the RSGI ``app`` ("module:name").
+
+    One worker, one Rust runtime thread; the upstream reaches the worker through BENCH_UPSTREAM.
+    """
+    args = parse_args(default_port, doc)
+    os.environ["BENCH_UPSTREAM"] = args.upstream
+    argv = [
+        "granian", "--interface", "rsgi", "--host", args.host, "--port", str(args.port),
+        "--workers", "1", "--runtime-threads", "1", "--loop", args.loop, "--no-ws",
+        "--no-access-log", "--log-level", "warning", "--working-dir", os.path.dirname(os.path.abspath(__file__)), app,
+    ]
+    os.execvp(argv[0], argv)
+    sys.exit(127)

@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 from datetime import timedelta
 from typing import Any
 
-from common import POOL_LIMIT, UPSTREAM_HEADERS, parse_args
+from common import POOL_LIMIT, UPSTREAM_HEADERS, exec_granian
 from pyreqwest.client import Client, ClientBuilder
 
 UPSTREAM = os.environ.get("BENCH_UPSTREAM", "http://127.0.0.1:9999")
@@ -66,16 +65,7 @@ app = App()
 
 
 def main() -> None:
-    args = parse_args(8097, __doc__)
-    os.environ["BENCH_UPSTREAM"] = args.upstream
-    here = os.path.dirname(os.path.abspath(__file__))
-    argv = [
-        "granian", "--interface", "rsgi", "--host", args.host, "--port", str(args.port),
-        "--workers", "1", "--runtime-threads", "1", "--loop", args.loop, "--no-ws",
-        "--no-access-log", "--log-level", "warning", "--working-dir", here, "granian_pyreqwest:app",
-    ]
-    os.execvp(argv[0], argv)
-    sys.exit(127)
+    exec_granian("granian_pyreqwest:app", 8097, __doc__)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,10 @@ reaches the worker through the BENCH_UPSTREAM environment variable). Needs grani
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import aiohttp
-from common import POOL_LIMIT, UPSTREAM_HEADERS, parse_args
+from common import POOL_LIMIT, UPSTREAM_HEADERS, exec_granian
 
 UPSTREAM = os.environ.get("BENCH_UPSTREAM", "http://127.0.0.1:9999")
 JSON_HEADERS = [("content-type", "application/json")]
@@ -44,16 +43,7 @@ app = App()
 
 
 def main() -> None:
-    args = parse_args(8092, __doc__)
-    os.environ["BENCH_UPSTREAM"] = args.upstream
-    here = os.path.dirname(os.path.abspath(__file__))
-    argv = [
-        "granian", "--interface", "rsgi", "--host", args.host, "--port", str(args.port),
-        "--workers", "1", "--runtime-threads", "1", "--loop", args.loop, "--no-ws",
-        "--no-access-log", "--log-level", "warning", "--working-dir", here, "granian_rsgi:app",
-    ]
-    os.execvp(argv[0], argv)
-    sys.exit(127)
+    exec_granian("granian_rsgi:app", 8092, __doc__)
 
 
 if __name__ == "__main__":
