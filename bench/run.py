@@ -524,26 +524,12 @@ def observability_tables(results: list[Json]) -> list[str]:
 
 
 def stack_suts(fake_url: str) -> list[Sut]:
-    py = sys.executable
-    stacks = BENCH / "stacks"
-    suts = [
-        Sut("direct", "direct to fake", None, core=LOAD_CORE, note="the fake itself, on core 1"),
-        Sut("aiohttp+aiohttp", "aiohttp server + aiohttp client",
-            [py, str(BENCH / "minimal_proxy.py"), "--upstream", fake_url], note="bench/minimal_proxy.py"),
-        Sut("aiohttp+httpx", "aiohttp server + httpx AsyncClient",
-            [py, str(stacks / "aiohttp_httpx.py"), "--upstream", fake_url], note="bench/stacks/aiohttp_httpx.py"),
-        Sut("granian-rsgi+aiohttp", "granian RSGI + aiohttp client",
-            [py, str(stacks / "granian_rsgi.py"), "--upstream", fake_url],
-            note="bench/stacks/granian_rsgi.py (1 worker, 1 runtime thread, asyncio loop)"),
-        Sut("uvicorn-asgi+aiohttp", "uvicorn + raw ASGI + aiohttp client",
-            [py, str(stacks / "uvicorn_asgi.py"), "--upstream", fake_url],
-            note="bench/stacks/uvicorn_asgi.py (asyncio loop, httptools parser when installed)"),
-    ]
-    needs = {"aiohttp+httpx": "httpx", "granian-rsgi+aiohttp": "granian", "uvicorn-asgi+aiohttp": "uvicorn"}
-    for sut in suts:
-        module = needs.get(sut.key)
-        if module and importlib.util.find_spec(module) is None:
-            sut.skip = f"{module} is not installed (pip install -r bench/requirements.txt)"
+    """The minimal proxies of bench/bench_stacks.py (the floor and bench/stacks/*), after direct to the fake."""
+    import bench_stacks
+
+    suts = [Sut("direct", "direct to fake", None, core=LOAD_CORE, note="the fake itself, on core 1")]
+    for spec in bench_stacks.specs(fake_url):
+        suts.append(Sut(spec["key"], spec["label"], spec["argv"], note=spec["note"], skip=spec["skip"]))
     return suts
 
 
@@ -851,36 +837,9 @@ def main_tables(results: list[Json]) -> list[str]:
 
 
 def stack_tables(results: list[Json]) -> list[str]:
-    by_key = {r["key"]: r for r in results}
-    base_ns = _get(by_key, "aiohttp+aiohttp", "ns_c64", "rps")
-    base_st = _get(by_key, "aiohttp+aiohttp", "st_c64", "rps")
-    d50 = _get(by_key, "direct", "ns_c1", "p50_ms")
-    lines = [
-        "Minimal pass-through proxies, one core each (wrk `-t1`; latency in ms; ratios vs aiohttp + aiohttp):",
-        "",
-        "| stack | c=1 p50 | c=1 added p50 | c=64 req/s | c=64 req/CPU-s | c=64 p50 | c=64 p99 | vs aiohttp "
-        "| stream c=64 req/s | stream req/CPU-s | stream c=64 p99 | vs aiohttp |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in results:
-        if not any(run in r for run in ("ns_c1", "ns_c64", "st_c64")):
-            lines.append(f"| {r['label']} | {_short_failure(r)} |||||||||||")
-            continue
-        k = r["key"]
-        p50 = _get(by_key, k, "ns_c1", "p50_ms")
-        added = "-" if k == "direct" or p50 is None or d50 is None else f"+{p50 - d50:.3f}"
-        ns = _get(by_key, k, "ns_c64", "rps")
-        st = _get(by_key, k, "st_c64", "rps")
-        rel_ns = "-" if k == "direct" or not ns or not base_ns else f"{ns / base_ns:.2f}x"
-        rel_st = "-" if k == "direct" or not st or not base_st else f"{st / base_st:.2f}x"
-        lines.append(
-            f"| {r['label']} | {fmt(p50)} | {added} | {fmt_rps(ns)} "
-            f"| {fmt_rps(_get(by_key, k, 'ns_c64', 'rps_per_cpu'))} "
-            f"| {fmt(_get(by_key, k, 'ns_c64', 'p50_ms'))} | {fmt(_get(by_key, k, 'ns_c64', 'p99_ms'))} "
-            f"| {rel_ns} | {fmt_rps(st)} | {fmt_rps(_get(by_key, k, 'st_c64', 'rps_per_cpu'))} "
-            f"| {fmt(_get(by_key, k, 'st_c64', 'p99_ms'))} | {rel_st} |"
-        )
-    return lines + cpu_lines(results)
+    import bench_stacks
+
+    return bench_stacks.tables(results, _get, fmt, fmt_rps, _short_failure) + cpu_lines(results)
 
 
 def _short_failure(r: Json) -> str:
@@ -1011,7 +970,8 @@ def write_markdown(path: Path, section: str, body: str) -> None:
 
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for dist in ("aiohttp", "bifrost-gateway", "httpx", "granian", "uvicorn", "httptools"):
+    for dist in ("aiohttp", "bifrost-gateway", "uvloop", "httpx", "granian", "uvicorn", "httptools", "pyreqwest",
+                 "curl_cffi"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             found[dist] = importlib.metadata.version(dist)
     out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10, check=False)

@@ -1,23 +1,22 @@
 """Stack comparison: aiohttp server + httpx AsyncClient, the same pass-through as bench/minimal_proxy.py.
 
-Usage: python bench/stacks/aiohttp_httpx.py --upstream http://127.0.0.1:9999 --port 8091
+Usage: python bench/stacks/aiohttp_httpx.py --upstream http://127.0.0.1:9999 --port 8091 [--loop asyncio]
 Needs httpx (bench/requirements.txt).
 """
 
 from __future__ import annotations
 
-import argparse
-
 import httpx
 from aiohttp import web
+from common import MAX_BODY, POOL_LIMIT, UPSTREAM_HEADERS, run_aiohttp
 
 
 def make_app(upstream: str) -> web.Application:
-    app = web.Application(client_max_size=100 * 1024 * 1024)
+    app = web.Application(client_max_size=MAX_BODY)
     client_key = web.AppKey("client", httpx.AsyncClient)
 
     async def start(app: web.Application) -> None:
-        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
+        limits = httpx.Limits(max_connections=POOL_LIMIT, max_keepalive_connections=POOL_LIMIT)
         app[client_key] = httpx.AsyncClient(limits=limits, timeout=30.0)
 
     async def stop(app: web.Application) -> None:
@@ -25,10 +24,9 @@ def make_app(upstream: str) -> web.Application:
 
     async def proxy(request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-floor"}
         client = app[client_key]
         url = upstream + request.path
-        up = await client.send(client.build_request("POST", url, content=body, headers=headers), stream=True)
+        up = await client.send(client.build_request("POST", url, content=body, headers=UPSTREAM_HEADERS), stream=True)
         try:
             if not up.headers.get("content-type", "").startswith("text/event-stream"):
                 data = await up.aread()
@@ -49,12 +47,7 @@ def make_app(upstream: str) -> web.Application:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--upstream", default="http://127.0.0.1:9999")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8091)
-    args = parser.parse_args()
-    web.run_app(make_app(args.upstream), host=args.host, port=args.port, access_log=None, print=None)
+    run_aiohttp(make_app, 8091, __doc__)
 
 
 if __name__ == "__main__":

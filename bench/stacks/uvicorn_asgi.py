@@ -1,17 +1,17 @@
 """Stack comparison: uvicorn + a raw ASGI app + aiohttp client, the same pass-through as minimal_proxy.py.
 
-Usage: python bench/stacks/uvicorn_asgi.py --upstream http://127.0.0.1:9999 --port 8093
-(uvicorn with the asyncio loop and httptools when installed, access log off). Needs uvicorn.
+Usage: python bench/stacks/uvicorn_asgi.py --upstream http://127.0.0.1:9999 --port 8093 [--loop asyncio]
+(uvicorn on uvloop with httptools, access log off). Needs uvicorn and httptools.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import uvicorn
+from common import POOL_LIMIT, UPSTREAM_HEADERS, parse_args
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -35,7 +35,7 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000))
+                self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=POOL_LIMIT))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.session is not None:
@@ -51,9 +51,8 @@ class App:
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
-        headers = {"Content-Type": "application/json", "Authorization": "Bearer sk-floor"}
         url = self.upstream + scope["path"]
-        async with self.session.post(url, data=b"".join(chunks), headers=headers) as up:
+        async with self.session.post(url, data=b"".join(chunks), headers=UPSTREAM_HEADERS) as up:
             if up.content_type != "text/event-stream":
                 body = await up.read()
                 await send({"type": "http.response.start", "status": up.status, "headers": JSON_HEADERS})
@@ -66,19 +65,9 @@ class App:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--upstream", default="http://127.0.0.1:9999")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8093)
-    args = parser.parse_args()
-    try:
-        import httptools  # noqa: F401
-
-        http = "httptools"
-    except ImportError:
-        http = "h11"
+    args = parse_args(8093, __doc__)
     uvicorn.run(
-        App(args.upstream), host=args.host, port=args.port, loop="asyncio", http=http,
+        App(args.upstream), host=args.host, port=args.port, loop=args.loop, http="httptools",
         lifespan="on", access_log=False, log_level="warning",
     )
 
