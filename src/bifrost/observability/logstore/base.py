@@ -52,6 +52,7 @@ COLUMNS = (
     "prom_labels",
     "request_body",
     "response_content",
+    "virtual_key",
 )
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -266,6 +267,7 @@ def to_row(rec: RequestRecord, cost: float, include_content: bool) -> tuple[Any,
         _json_text(labels),
         _dump(rec.request_body) if include_content else None,
         _dump(rec.response_content) if include_content else None,
+        _text(rec.virtual_key),
     )
 
 
@@ -319,6 +321,7 @@ def row_to_dict(row: Mapping[str, Any], list_view: bool = False) -> dict[str, An
         "provider": row["provider"],
         "model": row["model"],
         "key_name": row["key_name"],
+        "virtual_key": row["virtual_key"],
         "status": row["status"],
         "latency_ms": row["latency_ms"],
         "upstream_ms": row["upstream_ms"],
