@@ -103,8 +103,7 @@ async def refused(gw: Any, request: web.Request, exc: Refusal, wire: str, vk: An
     record = ctx.record
     gw.observer.request_started(method)
     try:
-        if vk is not None:
-            record.virtual_key = vk.id
+        record.virtual_key = vk.id if vk is not None else exc.virtual_key
         if wire == "genai":
             record.model_requested = request.match_info.get("tail", "").partition(":")[0] or None
         else:

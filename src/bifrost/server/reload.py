@@ -149,6 +149,8 @@ class Live:
                 "config reload: %d requests still run on the previous config after %.0fs; closing its connections",
                 old.active, DRAIN_LIMIT_S,
             )
+        else:
+            log.info("config reload: the previous config's requests have finished; its connections are closed")
         self.draining.remove(old)
         await self._release(old)
 
