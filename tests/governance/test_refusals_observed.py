@@ -108,6 +108,7 @@ def test_every_refusal_is_logged_stored_and_counted(
     assert "budget" in by_status[402]["error_message"] and "team-a" in by_status[429]["error_message"]
     admitted = _logs(gw, status="success")
     assert sorted(r["virtual_key"] for r in admitted) == ["team-a", "team-b"]  # governed successes name it too
+    assert sorted(r["status"] for r in _logs(gw, virtual_key="team-a")) == [200, 429, 429, 429]
 
     counts = _http_requests(gw)
     assert counts[("/v1/chat/completions", "401")] == 2

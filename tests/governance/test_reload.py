@@ -260,6 +260,7 @@ def test_settings_that_need_a_restart_are_named_and_the_rest_applies(
     config["logs_store"] = {"enabled": True, "type": "sqlite", "config": {"path": str(tmp_path / "logs.db")}}
     config["client"] = {"prometheus_labels": ["team"]}
     config["auth_config"] = {"is_enabled": True, "admin_username": "admin", "admin_password": "reload-secret-pw"}
+    config["client"]["max_request_body_size_mb"] = 0.01
     body = _reload(gw, config)
     assert {p["path"] for p in body["restart_required"]} == {"logs_store", "client.prometheus_labels"}, body
     assert {"--host", "--port", "--workers", "state_store"} <= set(body["restart_only"])
@@ -272,3 +273,20 @@ def test_settings_that_need_a_restart_are_named_and_the_rest_applies(
     assert len(fake_b.control.log()) == 1
     assert http_get(gw.url + "/api/governance/virtual-keys")[0] == 401  # the admin credential applied
     assert not (tmp_path / "logs.db").exists()  # the log store did not change
+    big = {**CHAT, "messages": [{"role": "user", "content": "x" * 20_000}]}
+    with pytest.raises(openai.APIStatusError) as info:  # the new body size limit applied
+        _plain(gw).chat.completions.create(**big)
+    assert info.value.status_code == 413
+
+
+def test_workers_with_the_memory_store_refuse_a_reload_that_would_multiply_limits(
+    start_gateway: GatewayFactory, fake: FakeProvider
+) -> None:
+    config = gov_config(fake.url, [vk("team-a", VK_A)])  # no counting rule: --workers 2 may use memory
+    gw = start_gateway(config, args=["--workers", "2"])
+    gw.config_path.write_text(json.dumps(gov_config(fake.url, [_limit(5)])))
+    status, _, body = post(gw.url + "/api/config/reload", body={})
+    assert status == 400 and [p["path"] for p in body["problems"]] == ["governance"], body
+    assert "state_store 'redis'" in body["problems"][0]["message"]
+    for _ in range(8):  # the old rules serve on: no limit of 5
+        assert post(gw.v1_url + "/chat/completions", CHAT, {"x-bf-vk": VK_A})[0] == 200

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -88,6 +89,9 @@ class Live:
         except ConfigError as exc:
             return False, _invalid(source, [{"path": p.path, "message": p.message} for p in exc.problems])
         config, restart = _effective(old.config, loaded, old.governor is not None)
+        multiplied = _multiplied_limits(old, config)
+        if multiplied:
+            return False, _invalid(source, [{"path": "governance", "message": multiplied}])
         changed = changes(old.config, config)
         body: dict[str, Any] = {
             "status": "reloaded",
@@ -221,6 +225,19 @@ def _effective(old: Config, new: Config, governed: bool) -> tuple[Config, list[t
             client = dataclasses.replace(client, enforce_auth_on_inference=old.client.enforce_auth_on_inference)
             keep.update(governance=old.governance, governance_rules=old.governance_rules)
     return dataclasses.replace(new, client=client, **keep), restart
+
+
+def _multiplied_limits(old: Gateway, config: Config) -> str | None:
+    """Under --workers with the memory store, counting rules would count per worker (N times the limits)."""
+    from bifrost.governance import counts_requests
+    from bifrost.governance.admin import SUPERVISOR_ENV
+
+    if os.environ.get(SUPERVISOR_ENV) and not old.state.shared and counts_requests(config):
+        return (
+            "rate limits, budgets and concurrency caps with --workers need state_store 'redis' (each worker's "
+            "memory store would count alone, multiplying the limits); restart with Redis configured"
+        )
+    return None
 
 
 def _get(config: Config, path: str) -> Any:

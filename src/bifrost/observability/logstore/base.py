@@ -128,6 +128,7 @@ class LogFilters:
     end: float | None = None
     provider: str | None = None
     model: str | None = None
+    virtual_key: str | None = None
     status: int | None = None
     outcome: str | None = None
     limit: int = DEFAULT_LIMIT
@@ -135,7 +136,8 @@ class LogFilters:
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> LogFilters:
-        """From query parameters: start, end, provider, model, status, limit, offset. Raises FilterError."""
+        """From query parameters: start, end, provider, model, virtual_key, status, limit, offset. Raises
+        FilterError."""
         f = cls()
         if params.get("start"):
             f.start = _parse_time("start", params["start"])
@@ -145,6 +147,7 @@ class LogFilters:
             raise FilterError("end", "end: must not be before start")
         f.provider = params.get("provider") or None
         f.model = params.get("model") or None
+        f.virtual_key = params.get("virtual_key") or None
         status = (params.get("status") or "").strip().lower()
         if status in ("error", "success"):
             f.outcome = status
@@ -172,6 +175,8 @@ class LogFilters:
             add("provider = {}", self.provider)
         if self.model is not None:
             add("model = {}", self.model)
+        if self.virtual_key is not None:
+            add("virtual_key = {}", self.virtual_key)
         if self.status is not None:
             add("status = {}", self.status)
         if self.outcome == "error":
