@@ -119,8 +119,9 @@ class Live:
             self._swap(old, new, pricing)
         applied = ", ".join(changed) if changed else "nothing changed"
         later = "; ".join(f"{path} ({why})" for path, why in restart)
-        log.info(
-            "config reloaded from %s: applied %s%s", source, applied, f"; needs a restart: {later}" if later else ""
+        log.log(
+            logging.WARNING if later else logging.INFO,
+            "config reloaded from %s: applied %s%s", source, applied, f"; needs a restart: {later}" if later else "",
         )
         return True, body
 
