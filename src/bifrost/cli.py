@@ -230,8 +230,13 @@ async def run_worker(
     """
     from aiohttp import web
 
-    from bifrost.server.app import GATEWAY_KEY, create_app
-    from bifrost.server.connections import client_connection_settings, guard_runner, install_loop_guards
+    from bifrost.server.app import LIVE_KEY, create_app
+    from bifrost.server.connections import (
+        apply_client_settings,
+        client_connection_settings,
+        guard_runner,
+        install_loop_guards,
+    )
 
     install_loop_guards(asyncio.get_running_loop())
 
@@ -246,6 +251,8 @@ async def run_worker(
     )
     await runner.setup()
     guard_runner(runner, config.client)
+    live = app[LIVE_KEY]
+    live.hooks.append(lambda new: apply_client_settings(runner, new.client))  # a reload: new connections
     if observer is not None and hasattr(observer, "start"):
         await observer.start()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=2048)
@@ -268,9 +275,9 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, _reload, app[GATEWAY_KEY])  # re-read config.json
+    loop.add_signal_handler(signal.SIGHUP, live.reload_soon)  # re-read config.json (server/reload.py)
     if reloads is not None and reloads.value:  # the supervisor reloaded since this worker's config was read
-        _reload(app[GATEWAY_KEY])
+        live.reload_soon()
     from bifrost.server.descriptors import start_watch
 
     watch = start_watch() if _LOOP_FACTORY is not None else None  # asyncio reports a failing accept() itself
@@ -278,20 +285,11 @@ async def run_worker(
     if watch is not None:
         watch.cancel()
     log.info("shutting down: draining in-flight requests (up to %.0fs)", DRAIN_GRACE_S)
-    app[GATEWAY_KEY].draining = True
+    live.gateway.draining = True
     await runner.cleanup()
     if observer is not None and hasattr(observer, "stop"):
         await observer.stop()
     log.info("stopped")
-
-
-def _reload(gateway: object) -> None:
-    from bifrost.governance.admin import reload_config
-
-    ok, body = reload_config(gateway)
-    if not ok:
-        for problem in body.get("problems") or ():
-            log.error("reload: %s: %s", problem["path"], problem["message"])
 
 
 def _make_observer(config: Config) -> object | None:

@@ -4,7 +4,8 @@
 (at /mcp), and also ``--sse`` for the older SSE transport (at /sse).
 Tools: read_file, list_directory (the guide's filesystem example), slow, fail, add_tool (adds
 ``extra`` and announces tools/list_changed, unless ``--quiet-changes``) and die (the process exits
-mid-call). Written with the SDK's MCPServer (FastMCP in mcp 1.x).
+mid-call). ``--started-file PATH``: ``slow`` writes PATH as it starts. Written with the SDK's
+MCPServer (FastMCP in mcp 1.x).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ parser.add_argument("--http", type=int, default=0)
 parser.add_argument("--sse", action="store_true", help="with --http: the older SSE transport at /sse")
 parser.add_argument("--name", default="files")
 parser.add_argument("--quiet-changes", action="store_true", help="add_tool announces nothing")
+parser.add_argument("--started-file", default="", help="slow writes this file as it starts (tests wait for it)")
 opts = parser.parse_args()
 
 server = example.build_server(Path(opts.root), opts.name)
@@ -37,6 +39,8 @@ server = example.build_server(Path(opts.root), opts.name)
 @server.tool()
 async def slow(seconds: float) -> str:
     """Sleep, then answer."""
+    if opts.started_file:
+        Path(opts.started_file).write_text("started", encoding="utf-8")
     await asyncio.sleep(seconds)
     return f"slept {seconds}"
 

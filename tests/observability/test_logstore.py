@@ -331,7 +331,7 @@ async def test_survives_restart_and_migrations_are_versioned(backend: Backend) -
     result = await second.query(LogFilters())
     assert result["total"] == 3
     versions = await second._fetch("SELECT version FROM schema_version ORDER BY version", [])
-    assert [int(v["version"]) for v in versions] == [1]
+    assert [int(v["version"]) for v in versions] == [1, 2]
 
 
 async def test_retention_deletes_old_rows(backend: Backend) -> None:

@@ -142,6 +142,17 @@ class KeyPool:
             if self._cooldown.get(name, 0.0) < until:
                 self._cooldown[name] = until
 
+    def inherit(self, old: KeyPool) -> None:
+        """Keep the cool-downs of `old` (this provider before a config reload) for keys with the same name and
+        value: a key resting after a 429 or a 401 still rests."""
+        now = time.monotonic()
+        for name, until in old._cooldown.items():
+            key, before = self._by_name.get(name), old._by_name.get(name)
+            if key is not None and before is not None and key.value == before.value and until > now:
+                self._cooldown[name] = until
+                if name in old._rejected:
+                    self._rejected.add(name)
+
     def _prune(self) -> None:
         now = time.monotonic()
         for name in [n for n, t in self._cooldown.items() if t <= now]:

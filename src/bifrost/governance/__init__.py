@@ -3,7 +3,7 @@
 - ``config.py``   the ``governance`` section of config.json, validated with JSON paths
 - ``governor.py`` the rules at request time: admission, per-provider windows, settlement, usage report
 - ``http.py``     the middleware in front of every inference route, refusals in each route's wire
-- ``admin.py``    ``GET /api/governance/virtual-keys``, ``POST /api/config/reload`` and SIGHUP
+- ``admin.py``    ``GET /api/governance/virtual-keys`` and ``POST /api/config/reload`` (server/reload.py)
 - ``windows.py``  durations, calendar alignment, OpenAI's reset notation
 
 Counters live in the state store (``bifrost.state``): memory for one process, Redis for many.
@@ -36,11 +36,14 @@ def counts_requests(config: Any) -> bool:
     return any(vk.rate_limit or vk.budget or vk.max_concurrent_requests for vk in rules.virtual_keys)
 
 
-def install(app: web.Application, gateway: Any, observer: Any = None) -> Governor | None:
-    """Admin routes always; the middleware and response hook only when governance is configured."""
+def install(app: web.Application, live: Any, observer: Any = None) -> Governor | None:
+    """Admin routes always; the middleware and response hook only when governance is configured.
+
+    `live` is the app's `bifrost.server.reload.Live` (its `.gateway` is the gateway serving now)."""
     from bifrost.governance.admin import register_admin
     from bifrost.governance.http import add_ratelimit_headers, governance_middleware
 
+    gateway = live.gateway
     governor = None
     if needs_governor(gateway.config):
         governor = Governor(
@@ -51,9 +54,9 @@ def install(app: web.Application, gateway: Any, observer: Any = None) -> Governo
         )
         app[GOVERNOR_KEY] = governor
         gateway.governor = governor
-        app.middlewares.append(governance_middleware(governor))
+        app.middlewares.append(governance_middleware(governor, live))
         app.on_response_prepare.append(add_ratelimit_headers)
-    register_admin(app, gateway)
+    register_admin(app, live)
     return governor
 
 

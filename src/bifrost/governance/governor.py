@@ -45,6 +45,7 @@ class Refusal(GatewayError):
     def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None, **kw: Any) -> None:
         super().__init__(status, message, **kw)
         self.headers = dict(headers or {})
+        self.virtual_key: str | None = None  # the id of a key refused before it was admitted (inactive)
 
 
 class Gate:
@@ -158,7 +159,9 @@ class Governor:
         if vk is None:
             raise Refusal(401, "invalid virtual key: no active virtual key has this value", code="invalid_virtual_key")
         if not vk.is_active:
-            raise Refusal(401, f"virtual key '{vk.id}' is inactive", code="virtual_key_inactive")
+            refusal = Refusal(401, f"virtual key '{vk.id}' is inactive", code="virtual_key_inactive")
+            refusal.virtual_key = vk.id
+            raise refusal
         return vk
 
     async def admit(self, vk: VirtualKey | None, body_bytes: int) -> Gate:

@@ -381,7 +381,7 @@ def access_log(rec: RequestRecord, cost: float | None = None, *, content: bool =
 
     Fields: id, route, method, stream, provider, model, key (the key's name, never its value), status,
     latency_ms, upstream_ms, ttft_ms, tokens_in, tokens_out, retries, fallback (index), cost, and for
-    errors error_type and error.
+    errors error_type and error; virtual_key (its id, never its value) when governance identified one.
     """
     if _access.isEnabledFor(logging.INFO):
         fields: dict[str, Any] = {
@@ -401,6 +401,8 @@ def access_log(rec: RequestRecord, cost: float | None = None, *, content: bool =
             "retries": rec.retries,
             "fallback": rec.fallback_index,
         }
+        if rec.virtual_key is not None:
+            fields["virtual_key"] = rec.virtual_key
         if cost is not None:
             fields["cost"] = round(cost, 8)
         if rec.status >= 400:

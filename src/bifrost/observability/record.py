@@ -29,6 +29,7 @@ class RequestRecord:
     provider: str | None = None  # who answered (or the last one tried)
     model: str | None = None  # the model that answered
     key_name: str | None = None
+    virtual_key: str | None = None  # the governance virtual key's id (never its value)
     status: int = 200
     latency_s: float = 0.0  # total time in the gateway, arrival to last byte
     upstream_s: float = 0.0  # time spent waiting on upstream calls (all attempts)

@@ -28,6 +28,9 @@ def _provider_class(config: ProviderConfig) -> type[Provider]:
     return cls
 
 
+def build_provider(pconf: ProviderConfig, client: ClientConfig) -> Provider:
+    return _provider_class(pconf)(pconf, client)
+
+
 def build_providers(config: Config) -> dict[str, Provider]:
-    client: ClientConfig = config.client
-    return {name: _provider_class(pconf)(pconf, client) for name, pconf in config.providers.items()}
+    return {name: build_provider(pconf, config.client) for name, pconf in config.providers.items()}

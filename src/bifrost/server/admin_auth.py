@@ -76,8 +76,12 @@ class AdminGuard:
     """Checks one request against the admin credential; built once."""
 
     def __init__(self, auth: AuthConfig, host: str) -> None:
-        self.mode = admin_mode(auth, host)
         self.host = host
+        self.update(auth)
+
+    def update(self, auth: AuthConfig) -> None:
+        """Take a (re)loaded auth_config: the credential and the mode (which paths are guarded stays)."""
+        self.mode = admin_mode(auth, self.host)
         user, password = auth.admin_username or "", auth.admin_password or ""
         self._expected = f"{user}:{password}".encode()
 

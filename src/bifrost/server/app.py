@@ -1,6 +1,11 @@
-"""The aiohttp application: routes registered once; no per-request middleware but governance's, when configured."""
+"""The aiohttp application: routes registered once; no per-request middleware but governance's, when configured.
+
+Routes hold the serving `Gateway` as ``self.gw``; a config reload (server/reload.py) re-points them all at a
+new one, so `app[LIVE_KEY].gateway` (not a gateway kept from start-up) is the one serving now."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -10,11 +15,12 @@ from bifrost.core.context import request_id
 from bifrost.responses.store import MemoryStore, ResponseStore, SharedStore
 from bifrost.server.admin_auth import protect
 from bifrost.server.gateway import Gateway, Observer
+from bifrost.server.reload import Live
 from bifrost.server.routes.openai import OpenAIRoutes
 from bifrost.server.routes.passthrough import PassthroughRoutes, not_found
 from bifrost.server.routes.responses import ResponsesRoutes
 
-GATEWAY_KEY = web.AppKey("gateway", Gateway)
+LIVE_KEY = web.AppKey("live", Live)
 
 
 def create_app(config: Config, observer: Observer | None = None, bind_host: str = "127.0.0.1") -> web.Application:
@@ -22,15 +28,20 @@ def create_app(config: Config, observer: Observer | None = None, bind_host: str 
     gateway = Gateway(config, observer)
     # aiohttp's own body limit is set to ours, so an oversized body is refused while reading it
     app = web.Application(client_max_size=gateway.max_body)
-    app[GATEWAY_KEY] = gateway
-    OpenAIRoutes(gateway).register(app)
     backend = SharedStore(gateway.state) if gateway.state.shared else MemoryStore()
-    ResponsesRoutes(gateway, ResponseStore(backend, config.responses_store.ttl_s)).register(app)
-    _register_optional_routes(app, gateway)
+    responses = ResponsesRoutes(gateway, ResponseStore(backend, config.responses_store.ttl_s))
+    routes: list[Any] = [OpenAIRoutes(gateway), responses, *_optional_routes(gateway)]
+    for holder in routes:
+        holder.register(app)
+    live = app[LIVE_KEY] = Live(gateway, routes)
     from bifrost.governance import install as install_governance
 
-    install_governance(app, gateway, observer)  # before the catch-all: its admin routes live under /api/
-    PassthroughRoutes(gateway).register(app)  # after every other route under the OpenAI prefixes
+    install_governance(app, live, observer)  # before the catch-all: its admin routes live under /api/
+    passthrough = PassthroughRoutes(gateway)
+    passthrough.register(app)  # after every other route under the OpenAI prefixes
+    live.holders.append(passthrough)
+    live.hooks.append(lambda new: setattr(responses.store, "ttl_s", new.responses_store.ttl_s))
+    live.hooks.append(lambda new: setattr(app, "_client_max_size", live.gateway.max_body))  # aiohttp's own limit
     metrics = getattr(observer, "metrics", None)
     if metrics is not None:
         from bifrost.observability.routes import register_routes
@@ -42,35 +53,35 @@ def create_app(config: Config, observer: Observer | None = None, bind_host: str 
     app.router.add_route("*", "/{tail:.*}", _not_found)
 
     async def on_startup(started: web.Application) -> None:
-        protect(started, config.auth_config, bind_host)  # every route is registered by now
+        guard = protect(started, config.auth_config, bind_host)  # every route is registered by now
+        live.hooks.append(lambda new: guard.update(new.auth_config))
         await gateway.start()
 
     async def on_cleanup(_: web.Application) -> None:
-        await gateway.close()
+        await live.close()
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     return app
 
 
-def _register_optional_routes(app: web.Application, gateway: Gateway) -> None:
+def _optional_routes(gateway: Gateway) -> list[Any]:
     """Routes of the other wires, present once their modules exist."""
+    routes: list[Any] = []
     try:
         from bifrost.server.routes.anthropic import AnthropicRoutes
     except ImportError:
         pass
     else:
-        AnthropicRoutes(gateway).register(app)
+        routes.append(AnthropicRoutes(gateway))
     from bifrost.server.routes.genai import GenaiRoutes
-
-    GenaiRoutes(gateway).register(app)
     from bifrost.server.routes.mcp import MCPRoutes
 
-    MCPRoutes(gateway).register(app)
+    return [*routes, GenaiRoutes(gateway), MCPRoutes(gateway)]
 
 
 async def _health(request: web.Request) -> web.Response:
-    gateway = request.app[GATEWAY_KEY]
+    gateway = request.app[LIVE_KEY].gateway
     headers = {"x-request-id": request_id(request.headers)}
     if gateway.draining:
         return web.json_response({"status": "draining"}, status=503, dumps=_dumps, headers=headers)

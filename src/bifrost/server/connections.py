@@ -28,6 +28,16 @@ def client_connection_settings(client: ClientConfig) -> dict[str, Any]:
     return {"keepalive_timeout": client.keepalive_timeout_seconds}
 
 
+def apply_client_settings(runner: web.AppRunner, client: ClientConfig) -> None:
+    """A reloaded config.client for connections accepted from now on (open ones keep their settings)."""
+    server: Any = runner.server
+    if isinstance(server, _GuardedServer):
+        server._timeout = client.header_read_timeout_seconds
+        server = server._server
+    if server is not None:
+        server._kwargs.update(client_connection_settings(client))
+
+
 class _HeadDeadline(asyncio.Protocol):
     """Wraps aiohttp's request handler: a request head that starts arriving must finish within `timeout`."""
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import aiohttp
@@ -27,7 +28,7 @@ from bifrost.core.routing import Router
 from bifrost.core.secrets import add_secrets, clean_text, config_secrets, scrub
 from bifrost.observability.record import RequestRecord
 from bifrost.providers.base import Provider
-from bifrost.providers.registry import build_providers
+from bifrost.providers.registry import build_provider
 from bifrost.state import StateStore, StateUnavailable, create_state_store
 
 GATE_KEY = "bifrost.gate"  # request[GATE_KEY]: governance's per-request state (governance/http.py)
@@ -80,9 +81,25 @@ class _QuietObserver:
 
 
 class Gateway:
-    def __init__(self, config: Config, observer: Observer | None = None) -> None:
+    """One config's serving state. A reload builds a new one (server/reload.py): `state`, `carried` (unchanged
+    providers, by name) and `mcp` are then the running gateway's, shared instead of built again."""
+
+    def __init__(
+        self,
+        config: Config,
+        observer: Observer | None = None,
+        *,
+        state: StateStore | None = None,
+        carried: Mapping[str, Provider] | None = None,
+        mcp: Any = None,
+    ) -> None:
         self.config = config
-        self.providers: dict[str, Provider] = build_providers(config)
+        carried = carried or {}
+        self.providers: dict[str, Provider] = {
+            name: carried.get(name) or build_provider(pconf, config.client) for name, pconf in config.providers.items()
+        }
+        self._fresh = [p for name, p in self.providers.items() if carried.get(name) is not p]  # started here
+        self.active = 0  # requests in flight on this gateway (context() .. finish()); a reload drains on it
         self.router = Router(config, self.providers)
         self.engine = Engine(self.providers)
         self.observer: Observer = observer or _QuietObserver()
@@ -98,7 +115,8 @@ class Gateway:
         self.draining = False
         # rate-limit counters, budgets, key cool-downs, stored Responses: memory, or Redis shared by every
         # worker and instance (state_store)
-        self.state: StateStore = create_state_store(config.state_store.type, config.state_store.url)
+        self._owns_state = state is None
+        self.state: StateStore = state or create_state_store(config.state_store.type, config.state_store.url)
         self.governor: Any = None  # governance.Governor, set by governance.install when configured
         self._background: set[asyncio.Task[None]] = set()
         # every configured secret (and every 8-character run of one) is scrubbed from what leaves the gateway
@@ -106,17 +124,19 @@ class Gateway:
         add_secrets(self.secrets)
         self.catalog = ModelCatalog(self.providers)
         # MCP (bifrost.mcp): None when no MCP client is configured, and the SDK is then never imported
-        self.mcp: Any = None
-        if config.mcp is not None and config.mcp.clients:
+        self.mcp: Any = mcp
+        self._owns_mcp = mcp is None
+        if mcp is None and config.mcp is not None and config.mcp.clients:
             from bifrost.mcp.manager import MCPManager
 
             self.mcp = MCPManager(config.mcp, self.secrets, getattr(observer, "metrics", None))
 
     async def start(self) -> None:
-        await self.state.start()
-        for provider in self.providers.values():
+        if self._owns_state:
+            await self.state.start()
+        for provider in self._fresh:
             await provider.start()
-        if self.mcp is not None:
+        if self.mcp is not None and self._owns_mcp:
             await self.mcp.start()  # connects in the background: start-up never waits for an MCP server
         if self.state.shared:  # key cool-downs seen by one process rest the key in all of them
             for provider in self.providers.values():
@@ -192,11 +212,14 @@ class Gateway:
             method=method,
         )
         ctx = RequestContext(record=record, started=time.perf_counter())
+        self.active += 1  # until finish(record)
         if self.governor is not None:
             gate = request.get(GATE_KEY)
             if gate is not None:
                 gate.record = record
                 ctx.gate = gate
+                if gate.vk is not None:
+                    record.virtual_key = gate.vk.id
         for name, value in headers.items():
             if (name[0] != "x" and name[0] != "X") or name[:5].lower() != "x-bf-":
                 continue
@@ -212,6 +235,11 @@ class Gateway:
         if self.allow_direct_keys:
             ctx.direct_key = _client_key(headers.get("Authorization"), headers.get("x-api-key"))
         return ctx
+
+    def finish(self, record: RequestRecord) -> None:
+        """The end of a request begun with `context()`: observed, and no longer in flight here."""
+        self.active -= 1
+        self.observer.finish(record)
 
     async def read_body(self, request: web.Request) -> bytearray:
         """The raw request body within the size limit (413 past it, 408 when it stalls, 400 when unreadable)."""

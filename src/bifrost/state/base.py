@@ -101,3 +101,7 @@ class StateStore:
     def on_cool_down(self, listener: CooldownListener) -> None:
         """Call `listener` when another process cools a key down."""
         return None
+
+    def off_cool_down(self, listener: CooldownListener) -> None:
+        """Stop calling `listener` (a reloaded gateway's predecessor)."""
+        return None

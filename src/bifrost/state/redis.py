@@ -295,6 +295,10 @@ class RedisStore(StateStore):
         if self._listener_task is None:
             self._listener_task = asyncio.get_running_loop().create_task(self._listen())
 
+    def off_cool_down(self, listener: CooldownListener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def _announce(self, name: str, seconds: float) -> None:
         provider, _, key_name = name.partition("\x00")
         for listener in self._listeners:

@@ -52,6 +52,7 @@ COLUMNS = (
     "prom_labels",
     "request_body",
     "response_content",
+    "virtual_key",
 )
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
@@ -127,6 +128,7 @@ class LogFilters:
     end: float | None = None
     provider: str | None = None
     model: str | None = None
+    virtual_key: str | None = None
     status: int | None = None
     outcome: str | None = None
     limit: int = DEFAULT_LIMIT
@@ -134,7 +136,8 @@ class LogFilters:
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> LogFilters:
-        """From query parameters: start, end, provider, model, status, limit, offset. Raises FilterError."""
+        """From query parameters: start, end, provider, model, virtual_key, status, limit, offset. Raises
+        FilterError."""
         f = cls()
         if params.get("start"):
             f.start = _parse_time("start", params["start"])
@@ -144,6 +147,7 @@ class LogFilters:
             raise FilterError("end", "end: must not be before start")
         f.provider = params.get("provider") or None
         f.model = params.get("model") or None
+        f.virtual_key = params.get("virtual_key") or None
         status = (params.get("status") or "").strip().lower()
         if status in ("error", "success"):
             f.outcome = status
@@ -171,6 +175,8 @@ class LogFilters:
             add("provider = {}", self.provider)
         if self.model is not None:
             add("model = {}", self.model)
+        if self.virtual_key is not None:
+            add("virtual_key = {}", self.virtual_key)
         if self.status is not None:
             add("status = {}", self.status)
         if self.outcome == "error":
@@ -266,6 +272,7 @@ def to_row(rec: RequestRecord, cost: float, include_content: bool) -> tuple[Any,
         _json_text(labels),
         _dump(rec.request_body) if include_content else None,
         _dump(rec.response_content) if include_content else None,
+        _text(rec.virtual_key),
     )
 
 
@@ -319,6 +326,7 @@ def row_to_dict(row: Mapping[str, Any], list_view: bool = False) -> dict[str, An
         "provider": row["provider"],
         "model": row["model"],
         "key_name": row["key_name"],
+        "virtual_key": row["virtual_key"],
         "status": row["status"],
         "latency_ms": row["latency_ms"],
         "upstream_ms": row["upstream_ms"],

@@ -61,6 +61,10 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             f"CREATE INDEX IF NOT EXISTS idx_{TABLE}_request_id ON {TABLE} (request_id)",
         ],
     ),
+    (
+        2,  # the governance virtual key's id (refusals and governed requests)
+        [f"ALTER TABLE {TABLE} ADD COLUMN virtual_key TEXT"],
+    ),
 ]
 _INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 

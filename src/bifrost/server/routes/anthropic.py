@@ -142,7 +142,7 @@ class AnthropicRoutes:
             )
         finally:
             record.latency_s = time.perf_counter() - ctx.started
-            gw.observer.finish(record)
+            gw.finish(record)
 
     async def count_tokens(self, request: web.Request) -> web.Response:
         gw = self.gw
@@ -187,7 +187,7 @@ class AnthropicRoutes:
             )
         finally:
             record.latency_s = time.perf_counter() - ctx.started
-            gw.observer.finish(record)
+            gw.finish(record)
 
 
 class _AnthropicOut:

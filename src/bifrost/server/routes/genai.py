@@ -122,7 +122,7 @@ class GenaiRoutes:
             mcp_tools: tuple[Any, ...] = ()
             if gw.mcp is not None and action in ("generateContent", "streamGenerateContent"):
                 mcp_tools = select_tools(gw.mcp.registry, request.headers)
-            call = self._call(action, body, model, ctx, targets, mcp_tools)
+            call = self._call(gw, action, body, model, ctx, targets, mcp_tools)
             result = await gw.engine.run(ctx, targets, call)
             native = gw.providers[record.provider or ""].wire == "gemini" and ctx.mcp is None
             if ctx.mcp is not None:
@@ -148,10 +148,11 @@ class GenaiRoutes:
             )
         finally:
             record.latency_s = time.perf_counter() - ctx.started
-            gw.observer.finish(record)
+            gw.finish(record)
 
     def _call(
         self,
+        gw: Gateway,
         action: str,
         body: dict[str, Any],
         model: str,
@@ -164,7 +165,6 @@ class GenaiRoutes:
         MCP tools (when configured) go into the native body as `functionDeclarations` and into the canonical
         request as function tools; in agent mode every target, Gemini included, is served on the canonical
         shape (the loop works on it)."""
-        gw = self.gw
         canonical: dict[str, Any] | None = None
         agent = bool(mcp_tools) and any(t.auto for t in mcp_tools)
         if agent or any(gw.providers[t.provider].wire != "gemini" for t in targets):

@@ -91,8 +91,10 @@ class MCPRoutes:
         return _json(request, {"object": "list", "data": data, "clients": mcp.status()})
 
     async def execute(self, request: web.Request) -> web.Response:
+        gw = self.gw  # the gateway of this request, to its end (a reload may swap self.gw meanwhile)
+        gw.active += 1
         try:
-            call = await self.gw.read_json(request)
+            call = await gw.read_json(request)
             fn = call.get("function")
             if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
                 raise bad_request(
@@ -101,15 +103,19 @@ class MCPRoutes:
                     param="function",
                 )
             args = _parse_arguments(fn.get("arguments"), "function.arguments")
-            tool = self._find(request, fn["name"])
-            outcome = await self.gw.mcp.execute(tool, args)
+            tool = _find(gw, request, fn["name"])
+            outcome = await gw.mcp.execute(tool, args)
         except GatewayError as exc:
             return _openai_error(request, exc)
+        finally:
+            gw.active -= 1
         return _json(request, {"role": "tool", "tool_call_id": call.get("id"), "content": outcome.content})
 
     async def execute_anthropic(self, request: web.Request) -> web.Response:
+        gw = self.gw
+        gw.active += 1
         try:
-            block = await self.gw.read_json(request)
+            block = await gw.read_json(request)
             if block.get("type") not in (None, "tool_use") or not isinstance(block.get("name"), str):
                 raise bad_request(
                     'the body must be one Anthropic tool_use block: {"type": "tool_use", "id": "toolu_1", '
@@ -119,10 +125,12 @@ class MCPRoutes:
             args = block.get("input", {})
             if not isinstance(args, dict):
                 raise bad_request("input: must be an object", param="input")
-            tool = self._find(request, block["name"])
-            outcome = await self.gw.mcp.execute(tool, args)
+            tool = _find(gw, request, block["name"])
+            outcome = await gw.mcp.execute(tool, args)
         except GatewayError as exc:
             return _anthropic_error(request, exc)
+        finally:
+            gw.active -= 1
         result: dict[str, Any] = {
             "type": "tool_result",
             "tool_use_id": block.get("id"),
@@ -132,24 +140,10 @@ class MCPRoutes:
             result["is_error"] = True
         return _json(request, result)
 
-    def _find(self, request: web.Request, name: str) -> MCPTool:
-        mcp = self.gw.mcp
-        if mcp is None:
-            raise GatewayError(404, "no MCP client is configured (mcp.client_configs in config.json)",
-                               code="tool_not_found")
-        for tool in select_tools(mcp.registry, request.headers):
-            if tool.exposed == name:
-                return tool
-        raise GatewayError(
-            404,
-            f"unknown MCP tool '{name}': not offered by a connected MCP client, or filtered out by "
-            "tools_to_execute or the x-bf-mcp-include-* headers (GET /v1/mcp/tools lists the tools)",
-            code="tool_not_found",
-        )
-
     # -- server mode ---------------------------------------------------------------------------------
     async def server_mode(self, request: web.Request) -> web.StreamResponse:
-        mcp = self.gw.mcp
+        gw = self.gw
+        mcp = gw.mcp
         if mcp is None:
             return _openai_error(
                 request,
@@ -160,7 +154,28 @@ class MCPRoutes:
             from bifrost.mcp.server import MCPServerMode
 
             self._server = MCPServerMode(mcp)
-        return await self._server.handle(request)
+        self._server.manager = mcp  # stateless: after a reload, calls go to the new config's MCP clients
+        gw.active += 1
+        try:
+            return await self._server.handle(request)
+        finally:
+            gw.active -= 1
+
+
+def _find(gw: Gateway, request: web.Request, name: str) -> MCPTool:
+    mcp = gw.mcp
+    if mcp is None:
+        raise GatewayError(404, "no MCP client is configured (mcp.client_configs in config.json)",
+                           code="tool_not_found")
+    for tool in select_tools(mcp.registry, request.headers):
+        if tool.exposed == name:
+            return tool
+    raise GatewayError(
+        404,
+        f"unknown MCP tool '{name}': not offered by a connected MCP client, or filtered out by "
+        "tools_to_execute or the x-bf-mcp-include-* headers (GET /v1/mcp/tools lists the tools)",
+        code="tool_not_found",
+    )
 
 
 def _parse_arguments(raw: Any, param: str) -> dict[str, Any]:

@@ -178,8 +178,8 @@ class OpenAIRoutes:
             if ctx.mcp is not None:
                 result = await continue_agent(ctx.mcp, result, chat_asker(gw, ctx, targets))
             if isinstance(result, ChatStream):
-                return await self._relay(request, ctx, result)
-            return self._answer(ctx, result)
+                return await self._relay(gw, request, ctx, result)
+            return self._answer(gw, ctx, result)
         except GatewayError as exc:
             return error_response(exc, ctx, gw)
         except asyncio.CancelledError:
@@ -192,20 +192,20 @@ class OpenAIRoutes:
             )
         finally:
             record.latency_s = time.perf_counter() - ctx.started
-            gw.observer.finish(record)
+            gw.finish(record)
 
-    def _answer(self, ctx: RequestContext, resp: dict[str, Any]) -> web.Response:
+    def _answer(self, gw: Gateway, ctx: RequestContext, resp: dict[str, Any]) -> web.Response:
         record = ctx.record
         usage = resp.get("usage")
         if isinstance(usage, dict):
             _take_usage(record, usage)
-        if self.gw.content_logging:
+        if gw.content_logging:
             record.response_content = _answer_text(resp)
         resp["extra_fields"] = extra_fields(record, ctx)
         return json_answer(record, resp)
 
     async def _relay(
-        self, request: web.Request, ctx: RequestContext, stream: ChatStream
+        self, gw: Gateway, request: web.Request, ctx: RequestContext, stream: ChatStream
     ) -> web.StreamResponse:
         """Forward chunks as they arrive; a failure after the first byte ends with an error event."""
         record = ctx.record
@@ -214,7 +214,7 @@ class OpenAIRoutes:
         )
         chunks = 0
         first = last = 0.0
-        texts: list[str] | None = [] if self.gw.content_logging else None
+        texts: list[str] | None = [] if gw.content_logging else None
         tail = b""
         gathered = Gathered(response)
         add = gathered.add
@@ -241,7 +241,7 @@ class OpenAIRoutes:
                         _collect_text(chunk, texts)
             tail = _DONE  # sent with the end of the response: one write, not two
         except GatewayError as exc:
-            self.gw.failed(exc, ctx)  # the stream's headers are sent: the error goes in an event
+            gw.failed(exc, ctx)  # the stream's headers are sent: the error goes in an event
             tail = b"data: " + orjson.dumps({"error": exc.openai_error()}) + b"\n\n" + _DONE
         except ConnectionError:
             record.status = 499  # the client went away mid-stream

@@ -171,7 +171,7 @@ async def forward_request(
         raise
     finally:
         record.latency_s = time.perf_counter() - ctx.started
-        gw.observer.finish(record)
+        gw.finish(record)
 
 
 def _api_path(request: web.Request) -> str:

@@ -236,7 +236,7 @@ class ResponsesRoutes:
                 return StoredResponse(resp, this_input, history, provider.name, native, _owner(request))
 
             if isinstance(result, ChatStream):
-                return await self._relay(request, ctx, result, body, response_id, native, stored)
+                return await self._relay(gw, request, ctx, result, body, response_id, native, stored)
             resp = result if native else chat_response_to_responses(result, body, response_id, record.model or "")
             _take_usage(record, resp.get("usage"))
             if gw.content_logging:
@@ -258,10 +258,11 @@ class ResponsesRoutes:
             )
         finally:
             record.latency_s = time.perf_counter() - ctx.started
-            gw.observer.finish(record)
+            gw.finish(record)
 
     async def _relay(
         self,
+        gw: Gateway,
         request: web.Request,
         ctx: RequestContext,
         stream: ChatStream,
@@ -276,7 +277,7 @@ class ResponsesRoutes:
             headers={**_SSE_HEADERS, "x-request-id": record.request_id, "x-bifrost-provider": stream.provider}
         )
         translator = None if native else ChatToResponsesStream(body, response_id, record.model or stream.model)
-        texts: list[str] | None = [] if self.gw.content_logging else None
+        texts: list[str] | None = [] if gw.content_logging else None
         final: dict[str, Any] | None = None
         upstream_id = response_id
         sequence = 0
@@ -293,7 +294,7 @@ class ResponsesRoutes:
                     if translator is None:
                         kind = event.get("type")
                         if kind in ("response.failed", "error"):
-                            raw = self._scrub(raw, ctx)  # an upstream's error text never carries a secret out
+                            raw = _scrub(gw, raw, ctx)  # an upstream's error text never carries a secret out
                         gathered.add(raw)
                         number = event.get("sequence_number")
                         sequence = number if isinstance(number, int) else sequence
@@ -304,7 +305,7 @@ class ResponsesRoutes:
                         elif kind in ("response.failed", "error"):
                             failed = event.get("response", {}).get("error") if kind == "response.failed" else event
                             message = str((failed or {}).get("message") or "upstream response failed")
-                            self.gw.failed(GatewayError(502, message, provider=stream.provider), ctx)
+                            gw.failed(GatewayError(502, message, provider=stream.provider), ctx)
                         elif texts is not None and kind == "response.output_text.delta":
                             texts.append(str(event.get("delta") or ""))
                     elif not event:
@@ -330,7 +331,7 @@ class ResponsesRoutes:
                 final = translator.response
                 tail = b"".join(_sse(e) for e in done)
         except GatewayError as exc:
-            self.gw.failed(exc, ctx)
+            gw.failed(exc, ctx)
             if translator is not None:
                 events = translator.fail(exc.status, exc.message)
             else:
@@ -353,14 +354,6 @@ class ResponsesRoutes:
         with contextlib.suppress(ConnectionError):
             await response.write_eof(gathered.rest(tail))
         return response
-
-    def _scrub(self, raw: bytes, ctx: RequestContext) -> bytes:
-        secrets = (*self.gw.secrets, ctx.direct_key) if ctx.direct_key else self.gw.secrets
-        for secret in secrets:
-            token = secret.encode()
-            if token in raw:
-                raw = raw.replace(token, b"***")
-        return raw
 
     # -- the stored-response routes -----------------------------------------------------------------------
     @_answers_errors
@@ -436,8 +429,19 @@ class ResponsesRoutes:
         return await forward_request(self.gw, request, "responses." + method, stored.provider if stored else None)
 
     def _error(self, request: web.Request, exc: GatewayError) -> web.Response:
-        ctx = self.gw.context(request, "openai", "responses")
-        return error_response(exc, ctx, self.gw)
+        gw = self.gw
+        ctx = gw.context(request, "openai", "responses")
+        gw.active -= 1  # a context for the error's shape only: not observed, so not finished either
+        return error_response(exc, ctx, gw)
+
+
+def _scrub(gw: Gateway, raw: bytes, ctx: RequestContext) -> bytes:
+    secrets = (*gw.secrets, ctx.direct_key) if ctx.direct_key else gw.secrets
+    for secret in secrets:
+        token = secret.encode()
+        if token in raw:
+            raw = raw.replace(token, b"***")
+    return raw
 
 
 def _json(data: dict[str, Any]) -> web.Response:
