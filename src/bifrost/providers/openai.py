@@ -41,6 +41,18 @@ def _ordinary(run: bytes) -> bool:
     )
 
 
+def _plain(block: bytes) -> bool:
+    """One event (no blank line) that _ordinary would pass."""
+    return (
+        block.startswith(b"data: {")
+        and block.endswith(b"}")
+        and b"\n" not in block
+        and block.count(b'"finish_reason":null') == 1
+        and block.count(b'"usage":') == block.count(b'"usage":null')
+        and b'"error"' not in block
+    )
+
+
 def _data_line(block: bytes) -> bytes:
     data = event_data(block)
     return b"data: " + (data or b"") + b"\n\n"
@@ -280,7 +292,15 @@ class OpenAICompatibleProvider(Provider):
                 if raw and _ordinary(run):
                     yield PASSED, run
                     continue
-                for block in run.split(b"\n\n"):
+                blocks = run.split(b"\n\n")
+                if raw:  # the ordinary events before the first that must be read go on in one piece
+                    plain = 0
+                    while plain < len(blocks) and _plain(blocks[plain]):
+                        plain += 1
+                    if plain:
+                        yield PASSED, b"\n\n".join(blocks[:plain]) + b"\n\n"
+                        blocks = blocks[plain:]
+                for block in blocks:
                     if not block:
                         continue
                     event = self._event(block, hidden_usage)
