@@ -84,6 +84,8 @@ def main() -> int:
     p.add_argument("--floor", action="store_true", help="count bench/minimal_proxy.py instead")
     p.add_argument("--seconds", type=int, default=2)
     p.add_argument("--detail", default="")
+    p.add_argument("--governance", action="store_true",
+                   help="bench_governance.py's virtual key: request and token windows, a concurrency cap, a budget")
     args = p.parse_args()
     os.environ["BENCH_API_KEY"] = BENCH_VK
     counts: Counts = collections.Counter()
@@ -97,7 +99,15 @@ def main() -> int:
             from bifrost.observability.observer import Observer
             from bifrost.server.app import create_app
 
-            config = load_config(str(full_gateway_config(fake_url, Path(tmp))))
+            path = full_gateway_config(fake_url, Path(tmp))
+            if args.governance:
+                import bench_governance
+
+                data = json.loads(path.read_text())
+                data["governance"] = {"virtual_keys": [bench_governance.RULES]}
+                os.environ["BENCH_API_KEY"] = bench_governance.VK
+                path.write_text(json.dumps(data))
+            config = load_config(str(path))
             app = create_app(config, Observer.from_config(config), bind_host="127.0.0.1")
         n = uvloop.run(serve(app, [], args.stream, args.seconds, counts))
     total = sum(counts.values())
