@@ -147,6 +147,7 @@ class LogsStoreConfig:
     url: str | None = None  # postgres
     log_retention_days: int = 30
     flush_interval_ms: int = 500  # records younger than this can be lost if the process is killed
+    state_dir: str | None = None  # crash-loss counter files (default: beside the SQLite file; see crashcount)
 
 
 @dataclass(slots=True)

@@ -64,7 +64,7 @@ NETWORK_ALIASES = {  # older Bifrost spellings, same milliseconds
 CONCURRENCY_FIELDS = _names(ConcurrencyConfig)
 CUSTOM_FIELDS = _names(CustomProviderConfig)
 CLIENT_FIELDS = _names(ClientConfig)
-LOGS_STORE_FIELDS = ("enabled", "type", "config", "log_retention_days", "flush_interval_ms")
+LOGS_STORE_FIELDS = ("enabled", "type", "config", "log_retention_days", "flush_interval_ms", "state_dir")
 AUTH_FIELDS = _names(AuthConfig)
 # Store type -> the one field of its `config` object.
 LOGS_STORE_TYPES: dict[str, str | None] = {"sqlite": "path", "postgres": "url"}
@@ -477,6 +477,7 @@ def _logs_store(r: Reader, sec: Obj | None) -> LogsStoreConfig:
     store.enabled = sec.boolean("enabled", store.enabled)
     store.log_retention_days = sec.integer("log_retention_days", store.log_retention_days, ge=1)
     store.flush_interval_ms = sec.integer("flush_interval_ms", store.flush_interval_ms, ge=1)
+    store.state_dir = sec.string("state_dir") or None
     kind = _store_type(r, sec, LOGS_STORE_TYPES, store.type)
     settings = _store_settings(r, sec, "logs_store", kind, LOGS_STORE_TYPES)
     if kind is not None and settings is not None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from bifrost.config.model import ClientConfig, LogsStoreConfig
 from bifrost.observability.logstore.base import BaseLogStore, FilterError, LogFilters, LogStore
+from bifrost.observability.logstore.crashcount import counter_base
 
 if TYPE_CHECKING:
     from bifrost.observability.metrics import Metrics
@@ -29,6 +30,8 @@ def create_log_store(
         "include_content": not client.disable_content_logging,
         "metrics": metrics,
         "flush_interval": config.flush_interval_ms / 1000.0,
+        "crash_base": counter_base(config.type, config.path if config.type == "sqlite" else config.url or "",
+                                   config.state_dir),
         **options,
     }
     if config.type == "sqlite":

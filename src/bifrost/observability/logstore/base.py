@@ -17,6 +17,7 @@ import orjson
 
 from bifrost.core.secrets import clean_text
 from bifrost.observability.logging import redact
+from bifrost.observability.logstore.crashcount import ACCEPTED, SETTLED, CrashCounter, CrashLoss, unmapped
 from bifrost.observability.logstore.writer import BatchWriter
 from bifrost.observability.record import RequestRecord
 
@@ -429,6 +430,7 @@ class BaseLogStore(abc.ABC):
         flush_interval: float = 0.5,
         write_timeout: float = 30.0,
         stop_timeout: float = 5.0,
+        crash_base: str | None = None,
     ) -> None:
         self.retention_days = retention_days
         self.include_content = include_content
@@ -442,6 +444,7 @@ class BaseLogStore(abc.ABC):
             stop_timeout=stop_timeout,
         )
         self._retention_task: asyncio.Task[None] | None = None
+        self.crash_counter = CrashCounter(crash_base) if crash_base else None
 
     # backends
     @abc.abstractmethod
@@ -463,6 +466,8 @@ class BaseLogStore(abc.ABC):
     # lifecycle
     async def start(self) -> None:
         await self._open()
+        if self.crash_counter is not None:
+            self._count_crashes(self.crash_counter, await asyncio.to_thread(self.crash_counter.open))
         await self._retention_once()
         self.writer.start()
         self._retention_task = asyncio.create_task(self._retention_loop(), name="bifrost-logstore-retention")
@@ -474,7 +479,27 @@ class BaseLogStore(abc.ABC):
                 await self._retention_task
             self._retention_task = None
         await self.writer.stop()
+        if self.crash_counter is not None:
+            self.writer.counts = unmapped()  # let go of the mapping before it is closed
+            self.crash_counter.close()
         await self._close()
+
+    def _count_crashes(self, counter: CrashCounter, losses: list[CrashLoss]) -> None:
+        """Count what killed processes of this log lost (see crashcount), then map this process's counters."""
+        interval_ms = round(self.writer.flush_interval * 1000)
+        for loss in losses:
+            fields = {"pid": loss.pid, "lost": loss.lost, "flush_interval_ms": interval_ms}
+            if loss.lost is None:
+                log.warning("a previous bifrost process ended without a clean shutdown: how many request log "
+                            "records it lost cannot be known", extra={"fields": fields})
+                continue
+            log.warning("a previous bifrost process ended without a clean shutdown: %d request log records "
+                        "were lost", loss.lost, extra={"fields": fields})
+            self.writer.count_crash(loss.lost)
+        if counter.counts is not None:
+            counter.counts[ACCEPTED] = self.writer.counts[ACCEPTED]  # records queued before start (if any)
+            counter.counts[SETTLED] = self.writer.counts[SETTLED]
+            self.writer.counts = counter.counts
 
     def submit(self, rec: RequestRecord, cost: float) -> None:
         self.writer.submit(rec, cost)

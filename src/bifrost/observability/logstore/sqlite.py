@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import glob
 import os
 import sqlite3
 import time
@@ -76,16 +75,6 @@ def _connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
-
-
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply pending migrations; returns the schema version."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
@@ -132,37 +121,6 @@ class SQLiteLogStore(BaseLogStore):
         self._wexec = ThreadPoolExecutor(1, thread_name_prefix="bifrost-logstore-sqlite-w")
         self._rexec = ThreadPoolExecutor(1, thread_name_prefix="bifrost-logstore-sqlite-r")
         await self._in(self._wexec, self._open_writer)
-        await self._in(self._wexec, self._mark_running)
-
-    # Crash loss: records still queued when the process is killed (kill -9, OOM) are lost; at most those of
-    # the last flush interval. Each running process leaves a marker next to the database that a clean stop
-    # removes; a marker whose process is gone means that process crashed, and the next start says so and
-    # counts it (bifrost_logstore_dropped_total{reason="crash"} counts crashes, since the number of records
-    # lost cannot be known).
-    def _marker(self, pid: int) -> str:
-        return f"{self.path}.running.{pid}"
-
-    def _mark_running(self) -> None:
-        for marker in glob.glob(glob.escape(self.path) + ".running.*"):
-            try:
-                pid = int(marker.rsplit(".", 1)[1])
-            except ValueError:
-                continue
-            if pid != os.getpid() and not _alive(pid):
-                with contextlib.suppress(OSError):
-                    os.remove(marker)
-                log.warning(
-                    "a previous bifrost process ended without a clean shutdown: request log records of its "
-                    "last flush interval may be missing",
-                    extra={"fields": {"pid": pid, "flush_interval_ms": round(self.writer.flush_interval * 1000)}},
-                )
-                self.writer.count_crash()
-        with contextlib.suppress(OSError), open(self._marker(os.getpid()), "w") as f:
-            f.write(str(time.time()))
-
-    def _unmark_running(self) -> None:
-        with contextlib.suppress(OSError):
-            os.remove(self._marker(os.getpid()))
 
     def _open_writer(self) -> None:
         directory = os.path.dirname(os.path.abspath(self.path))
@@ -176,7 +134,6 @@ class SQLiteLogStore(BaseLogStore):
         self._wconn = conn
 
     async def _close(self) -> None:
-        self._unmark_running()
         wexec, rexec = self._wexec, self._rexec
         self._wexec = self._rexec = None
         for executor, attr in ((wexec, "_wconn"), (rexec, "_rconn")):

@@ -7,6 +7,10 @@ write within ``write_timeout``, is dropped and counted (``reason="store_error"``
 batch because of one bad record writes it row by row and reports the records it dropped
 (``reason="bad_record"``), so one bad request never costs the others their records. Records still queued when
 ``stop`` gives up are counted as ``reason="shutdown"``.
+
+Crash accounting (see ``crashcount``): ``counts[ACCEPTED]`` is bumped for every record queued and
+``counts[SETTLED]`` for every record written or dropped; with a counter file mapped in, the difference
+survives a ``kill -9`` and the next start counts it as ``reason="crash"``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from bifrost.observability.logstore.crashcount import ACCEPTED, SETTLED, unmapped
 from bifrost.observability.record import RequestRecord
 
 if TYPE_CHECKING:
@@ -57,6 +62,7 @@ class BatchWriter:
         self._last_warn = 0.0
         self.dropped = 0
         self.written = 0
+        self.counts = unmapped()  # [ACCEPTED], [SETTLED]; a crash counter file's mapping when there is one
 
     def __len__(self) -> int:
         return len(self._items)
@@ -68,6 +74,7 @@ class BatchWriter:
                 self._drop("queue_full", 1)
                 return
             items.append((rec, cost))
+            self.counts[ACCEPTED] += 1
             wake = self._wake
             if wake is not None and len(items) >= self._batch and not wake.is_set():
                 wake.set()
@@ -101,6 +108,7 @@ class BatchWriter:
             pass
         if self._items:
             self._drop("shutdown", len(self._items))
+            self.counts[SETTLED] += len(self._items)
             self._items.clear()
 
     async def _run(self) -> None:
@@ -127,13 +135,16 @@ class BatchWriter:
                 async with asyncio.timeout(self._timeout):
                     bad = await self._sink(batch) or 0
                 self.written += n - bad
+                self.counts[SETTLED] += n
                 if bad:
                     self._drop("bad_record", bad)
             except asyncio.CancelledError:
                 self._drop("shutdown", n)
+                self.counts[SETTLED] += n
                 raise
             except Exception as exc:
                 self._drop("store_error", n)
+                self.counts[SETTLED] += n
                 now = time.monotonic()
                 if now - self._last_warn >= _WARN_EVERY_S:
                     self._last_warn = now
@@ -146,10 +157,10 @@ class BatchWriter:
     def flush_interval(self) -> float:
         return self._interval
 
-    def count_crash(self) -> None:
-        """A previous process crashed with records queued (how many cannot be known): counted as one."""
-        self._drop("crash", 1)
-        self.dropped -= 1  # not a record of this process
+    def count_crash(self, lost: int) -> None:
+        """Records a previous process accepted and never wrote (it was killed): counted, not this process's."""
+        self._drop("crash", lost)
+        self.dropped -= lost
 
     def _drop(self, reason: str, n: int) -> None:
         self.dropped += n
