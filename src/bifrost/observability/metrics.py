@@ -60,6 +60,7 @@ from prometheus_client import multiprocess as _mp
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from bifrost.core.secrets import clean_text, scrub
+from bifrost.observability.exposition import Exposition
 from bifrost.observability.record import RequestRecord
 
 _MP_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -69,7 +70,7 @@ BIFROST_LABELS = ("provider", "model", "method")
 _RESERVED = frozenset({*HTTP_LABELS, *BIFROST_LABELS, "status_code", "reason", "client", "tool", "le"})
 
 CUSTOM_VALUE_MAX_LEN = 64
-MAX_SERIES_PER_FAMILY = 400  # a full scrape renders in under 1 s at this bound (bench/metrics_scrape.py)
+MAX_SERIES_PER_FAMILY = 400  # a full scrape renders in about 0.1 s at this bound (bench/metrics_scrape.py)
 CUSTOM_VALUE_MAX_DISTINCT = 100
 MODEL_MAX_DISTINCT = 1000
 OVERFLOW_VALUE = "other"
@@ -204,15 +205,21 @@ class Metrics:
         self._custom_bounds = tuple(_Bounded(CUSTOM_VALUE_MAX_DISTINCT) for _ in names)
         self._model_bound = _Bounded(MODEL_MAX_DISTINCT, max_len=128)
         self.multiprocess = multiprocess_dir() is not None
+        own: list[Any] | None = None  # a registry of our own: its collectors, in registration order
         if registry is None and not self.multiprocess:
             registry = CollectorRegistry()
             # Process/platform/GC collectors describe one process only: single-process mode only.
             from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 
-            for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            own = [PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR]
+            for collector in own:
                 registry.register(collector)
         self.registry = registry
         self._build(registry)
+        self._exposition: Exposition | None = None
+        if own is not None:
+            families = [v for v in vars(self).values() if isinstance(v, Counter | Gauge | Histogram)]
+            self._exposition = Exposition([*own, *families])
         self._caches: dict[str, dict[tuple[str, ...], Any]] = {name: {} for name in _CACHES}
         # Single process: the request path only adds to plain accumulators (a few list additions and a
         # bisect); they are moved into the prometheus_client objects when /metrics is scraped. Several
@@ -564,4 +571,6 @@ class Metrics:
         if self.registry is None:
             return b"", CONTENT_TYPE_PLAIN_0_0_4
         self._flush_pending()
+        if self._exposition is not None:
+            return self._exposition.render(), CONTENT_TYPE_PLAIN_0_0_4
         return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
