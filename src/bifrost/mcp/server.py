@@ -25,6 +25,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from bifrost.mcp.inject import select_tools
 from bifrost.mcp.manager import MCPManager
+from bifrost.server.bodies import BodyDecodeError, read_body
 
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -36,8 +37,9 @@ def _headers(ctx: Any) -> Any:
 
 
 class MCPServerMode:
-    def __init__(self, manager: MCPManager) -> None:
+    def __init__(self, manager: MCPManager, max_body: int = 100 * 1024 * 1024) -> None:
         self.manager = manager
+        self.max_body = max_body  # client.max_request_body_size_mb, after decompression
         self.server: Server[Any] = Server(
             "bifrost",
             version="1",
@@ -95,7 +97,12 @@ class MCPServerMode:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="mcp-server-mode")
         await self._ready.wait()
-        body = await request.read()
+        try:
+            body = bytes(await read_body(request, self.max_body))
+        except (BodyDecodeError, web.HTTPRequestEntityTooLarge) as exc:
+            message = str(exc) if isinstance(exc, BodyDecodeError) else "the request body is too large"
+            error = {"message": message, "type": "invalid_request_error", "param": None, "code": "bad_request_body"}
+            return web.json_response({"error": error}, status=413 if isinstance(exc, web.HTTPException) else 400)
         peer = request.transport.get_extra_info("peername") if request.transport else None
         scope = {
             "type": "http",

@@ -25,7 +25,8 @@ log = logging.getLogger("bifrost.server")
 
 def client_connection_settings(client: ClientConfig) -> dict[str, Any]:
     """aiohttp server settings (AppRunner keyword arguments) from config.client."""
-    return {"keepalive_timeout": client.keepalive_timeout_seconds}
+    # auto_decompress off: compressed bodies are inflated by bifrost.server.bodies, off the event loop
+    return {"keepalive_timeout": client.keepalive_timeout_seconds, "auto_decompress": False}
 
 
 def apply_client_settings(runner: web.AppRunner, client: ClientConfig) -> None:

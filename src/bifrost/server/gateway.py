@@ -29,6 +29,7 @@ from bifrost.core.secrets import add_secrets, clean_text, config_secrets, scrub
 from bifrost.observability.record import RequestRecord
 from bifrost.providers.base import Provider
 from bifrost.providers.registry import build_provider
+from bifrost.server.bodies import BodyDecodeError, read_body
 from bifrost.state import StateStore, StateUnavailable, create_state_store
 
 GATE_KEY = "bifrost.gate"  # request[GATE_KEY]: governance's per-request state (governance/http.py)
@@ -249,10 +250,10 @@ class Gateway:
             raise self._too_large(length)
         try:
             if request.content.is_eof():  # the whole body came with the head (the usual case): no wait, no timer
-                raw = await self._read_body(request, length)
+                raw = await read_body(request, self.max_body)
             else:
                 async with asyncio.timeout(self.body_timeout):
-                    raw = await self._read_body(request, length)
+                    raw = await read_body(request, self.max_body)
         except web.HTTPRequestEntityTooLarge:
             _no_lingering(request)
             raise self._too_large(None) from None
@@ -264,7 +265,7 @@ class Gateway:
                 "(client.body_read_timeout_seconds in config.json)",
                 code="request_timeout",
             ) from None
-        except (aiohttp.http_exceptions.HttpProcessingError, RequestPayloadError) as exc:
+        except (aiohttp.http_exceptions.HttpProcessingError, RequestPayloadError, BodyDecodeError) as exc:
             _no_lingering(request)
             detail = str(getattr(exc, "message", "") or exc).strip() or type(exc).__name__
             raise bad_request(
@@ -295,22 +296,6 @@ class Gateway:
         if not isinstance(body, dict):
             raise bad_request(f"The request body must be a JSON object, not a JSON {_json_type(body)}.")
         return body
-
-    async def _read_body(self, request: web.Request, length: int | None) -> bytearray:
-        """The body in one buffer, the size limit enforced as it arrives (after decompression).
-
-        Not `request.read()`: that copies the body once more into bytes and keeps that copy on the request
-        for its whole life; this buffer is dropped as soon as the JSON is parsed."""
-        limit = self.max_body
-        buf = bytearray()
-        content = request.content
-        while True:
-            chunk = await content.readany()
-            if not chunk:
-                return buf
-            buf += chunk
-            if len(buf) > limit:
-                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(buf))
 
     def _too_large(self, length: int | None) -> GatewayError:
         size = f" ({length} bytes)" if length is not None else ""

@@ -155,6 +155,7 @@ class MCPRoutes:
 
             self._server = MCPServerMode(mcp)
         self._server.manager = mcp  # stateless: after a reload, calls go to the new config's MCP clients
+        self._server.max_body = gw.max_body
         gw.active += 1
         try:
             return await self._server.handle(request)
