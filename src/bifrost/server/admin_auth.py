@@ -144,6 +144,14 @@ def protect(app: web.Application, auth: AuthConfig, host: str) -> AdminGuard:
         if not covered(resource.canonical):
             continue
         for route in resource:
-            # aiohttp keeps the handler on the route; the guard wraps it in place once the routes are final
-            route._handler = guard.wrap(route.handler)  # type: ignore[attr-defined]
+            # aiohttp has no public way to wrap a registered route's handler, and a middleware would cost
+            # every request; the guard replaces the handler aiohttp keeps on the route (private attribute),
+            # once the routes are final. If an aiohttp release changes that, start-up fails: never open.
+            wrapped = guard.wrap(route.handler)
+            route._handler = wrapped  # type: ignore[attr-defined]
+            if route.handler is not wrapped:
+                raise RuntimeError(
+                    f"cannot put {resource.canonical} behind the admin credential: this aiohttp version keeps "
+                    "route handlers differently (bifrost.server.admin_auth.protect needs updating)"
+                )
     return guard

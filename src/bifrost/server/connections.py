@@ -23,10 +23,21 @@ from bifrost.config.model import ClientConfig
 log = logging.getLogger("bifrost.server")
 
 
+LINGER_S = 2.0  # how long the unread rest of a refused body is read and discarded (aiohttp's default: 10 s)
+
+
 def client_connection_settings(client: ClientConfig) -> dict[str, Any]:
-    """aiohttp server settings (AppRunner keyword arguments) from config.client."""
-    # auto_decompress off: compressed bodies are inflated by bifrost.server.bodies, off the event loop
-    return {"keepalive_timeout": client.keepalive_timeout_seconds, "auto_decompress": False}
+    """aiohttp server settings (AppRunner keyword arguments) from config.client.
+
+    ``auto_decompress`` off: compressed bodies are inflated by bifrost.server.bodies, off the event loop, so
+    the rest of a refused body is only read and discarded, never inflated ("lingering", up to LINGER_S):
+    closing a socket with unread data would reset the connection, and the client would lose the 413 it is
+    owed before it finished sending."""
+    return {
+        "keepalive_timeout": client.keepalive_timeout_seconds,
+        "auto_decompress": False,
+        "lingering_time": LINGER_S,
+    }
 
 
 def apply_client_settings(runner: web.AppRunner, client: ClientConfig) -> None:

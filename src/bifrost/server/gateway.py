@@ -62,7 +62,7 @@ BLOCKED_FORWARD_HEADERS = frozenset(
 )
 
 
-# errors after which the unread rest of the request body is abandoned (see _no_lingering)
+# errors after which the unread rest of the request body is abandoned (connections.LINGER_S)
 _BODY_REFUSED = frozenset({"request_too_large", "bad_request_body", "request_timeout"})
 
 
@@ -246,7 +246,6 @@ class Gateway:
         """The raw request body within the size limit (413 past it, 408 when it stalls, 400 when unreadable)."""
         length = request.content_length
         if length is not None and length > self.max_body:
-            _no_lingering(request)
             raise self._too_large(length)
         try:
             if request.content.is_eof():  # the whole body came with the head (the usual case): no wait, no timer
@@ -255,10 +254,8 @@ class Gateway:
                 async with asyncio.timeout(self.body_timeout):
                     raw = await read_body(request, self.max_body)
         except web.HTTPRequestEntityTooLarge:
-            _no_lingering(request)
             raise self._too_large(None) from None
         except TimeoutError:
-            _no_lingering(request)
             raise GatewayError(
                 408,
                 f"the request body did not arrive within {self.body_timeout:g}s "
@@ -266,7 +263,6 @@ class Gateway:
                 code="request_timeout",
             ) from None
         except (aiohttp.http_exceptions.HttpProcessingError, RequestPayloadError, BodyDecodeError) as exc:
-            _no_lingering(request)
             detail = str(getattr(exc, "message", "") or exc).strip() or type(exc).__name__
             raise bad_request(
                 f"The request body could not be read ({detail}); send JSON, compressed only with a "
@@ -315,25 +311,6 @@ def json_answer(record: RequestRecord, body: dict[str, Any]) -> web.Response:
         "x-bifrost-provider": record.provider or "",
     }
     return web.Response(body=orjson.dumps(body), headers=headers)
-
-
-LINGER_S = 2.0  # how long the rest of a refused plain body is read and discarded
-
-
-def _no_lingering(request: web.Request) -> None:
-    """A refused body is not inflated any further: the answer is sent, then the connection closes.
-
-    aiohttp would otherwise drain the rest for up to 10 s ("lingering"), inflating a compressed one as it
-    goes: a 1 MB deflate body claiming 1 GiB kept the event loop busy for about a second. A plain body is
-    still read and discarded for a moment (no buffering, little CPU): closing a socket with unread data
-    resets the connection, and the client would lose the 413 it is owed before it finished sending."""
-    protocol = request.protocol
-    if protocol is None:
-        return
-    if request.headers.get("Content-Encoding"):
-        protocol._lingering_time = 0.0  # aiohttp: no lingering drain; an unread body then closes the connection
-    else:
-        protocol._lingering_time = min(protocol._lingering_time, LINGER_S)
 
 
 def _client_key(authorization: str | None, x_api_key: str | None) -> str | None:
