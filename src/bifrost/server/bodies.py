@@ -5,9 +5,10 @@ aiohttp would inflate in its protocol's ``data_received``, on the event loop, an
 past the size limit costs 7-20 ms of CPU there. Here the first 64 KiB of output of each received chunk are
 inflated inline (a normal compressed JSON body never leaves the loop), and anything more in one worker
 thread shared by the process (zlib releases the GIL while it inflates), with the size limit enforced as the
-output grows: a body never inflates further than one byte past the limit. One thread, at a lower CPU
-priority (nice +10), bounds what a flood of compression bombs can take to one core's leftovers; compressed
-bodies queue behind each other meanwhile, plain bodies never wait for it.
+output grows: a body never inflates further than one byte past the limit. One thread bounds what a flood of
+compression bombs can take to one core; compressed bodies queue behind each other meanwhile, plain bodies
+never wait for it. (Not at a lower CPU priority: the thread takes the GIL between zlib calls, and a
+low-priority thread waiting for the CPU while the loop waits for the GIL would stall the loop.)
 
 When aiohttp did inflate the body (an app embedded in a server with the default ``auto_decompress``),
 ``request.content.total_compressed_bytes`` says so and the body is taken as it is.
@@ -16,9 +17,6 @@ When aiohttp did inflate the body (an app embedded in a server with the default 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import threading
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,7 +24,6 @@ from aiohttp import web
 
 INLINE_OUTPUT = 64 * 1024  # inflated on the loop per received chunk before moving to the thread
 _THREAD_OUTPUT = 1024 * 1024  # per thread call (bounded by the limit too)
-INFLATE_NICE = 10  # added to the inflating thread's nice value
 _executor: ThreadPoolExecutor | None = None
 
 
@@ -34,17 +31,10 @@ class BodyDecodeError(ValueError):
     """The compressed body does not decode (or names an encoding the gateway does not decode)."""
 
 
-def _lower_priority() -> None:
-    """The inflating thread yields the CPU to everything else of the process and the machine (Linux: a
-    thread has its own nice value). It holds the GIL only between zlib calls, so it cannot hold up the loop."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), INFLATE_NICE)
-
-
 def _pool() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
-        _executor = ThreadPoolExecutor(1, thread_name_prefix="bifrost-inflate", initializer=_lower_priority)
+        _executor = ThreadPoolExecutor(1, thread_name_prefix="bifrost-inflate")
     return _executor
 
 
