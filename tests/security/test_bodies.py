@@ -1,5 +1,5 @@
 """Finding 9: compressed and large bodies. Decompression is incremental with the size limit enforced as
-it goes (aiohttp >= 3.12 inflates in steps with back-pressure); a body that does not decode is a 400, a
+it goes, off the event loop (bifrost.server.bodies); a body that does not decode is a 400, a
 body over the limit a 413, and other clients are served meanwhile. Peak memory for a body at the limit is
 measured by bench/body_memory.py (docs/security.md)."""
 
@@ -35,7 +35,7 @@ def test_a_body_that_does_not_decode_is_a_400(
 
 
 def test_an_encoding_the_gateway_cannot_decode_is_a_400(fake: FakeProvider, start_gateway: GatewayFactory) -> None:
-    """Brotli without the Brotli package (not a dependency): aiohttp's parser refuses it before any route."""
+    """Brotli: the gateway inflates gzip and deflate only."""
     gw = start_gateway(openai_config(fake.url))
     status, _, body = post(gw.v1_url + "/chat/completions", b"nope", {"Content-Encoding": "br"})
     assert status == 400 and b"content-encoding" in body.lower()
