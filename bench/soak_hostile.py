@@ -21,78 +21,18 @@ import glob
 import json
 import multiprocessing
 import os
-import socket
 import statistics
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from bifrost.testing.fake_provider import FakeProvider
-from harness import HOST, GatewayFactory, GatewayProcess, openai_config
-from security.test_soak_hostile import PHASE_S, _normal, _p99
-
-ALL = ("heads", "junk", "bombs", "logs")
-
-
-async def _hostile(port: int, base: str, until: float, kinds: set[str]) -> int:
-    loop = asyncio.get_running_loop()
-    bomb = zlib.compress(b'{"model":"gpt-4o-mini","pad":"' + b" " * (8 * 1024 * 1024), 9)
-    sent = 0
-    async with aiohttp.ClientSession() as session:
-
-        async def slow_heads() -> None:
-            nonlocal sent
-            while time.monotonic() < until:
-                socks = []
-                for _ in range(20):
-                    s = socket.socket()
-                    s.setblocking(False)
-                    await loop.sock_connect(s, (HOST, port))
-                    await loop.sock_sendall(s, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
-                    socks.append(s)
-                sent += 20
-                await asyncio.sleep(1.0)
-                for s in socks:
-                    s.close()
-
-        async def requests() -> None:
-            nonlocal sent
-            while time.monotonic() < until:
-                if "junk" in kinds:
-                    headers = {"x-bf-prom-team": f"team-{sent}", "x-request-id": "r" * 150, "x-bf-api-key": "nope"}
-                    async with session.post(base + "/v1/chat/completions", data=b"{not json", headers=headers) as r:
-                        await r.read()
-                    sent += 1
-                if "bombs" in kinds:
-                    try:
-                        async with session.post(base + "/v1/chat/completions", data=bomb,
-                                                headers={"Content-Encoding": "deflate"}) as r:
-                            await r.read()
-                    except aiohttp.ClientError:
-                        pass
-                    sent += 1
-                if "logs" in kinds:
-                    async with session.get(base + "/api/logs?limit=1000") as r:
-                        await r.read()
-                    sent += 1
-                if not kinds & {"junk", "bombs", "logs"}:
-                    await asyncio.sleep(1.0)
-
-        tasks = [requests(), requests()]
-        if "heads" in kinds:
-            tasks.append(slow_heads())
-        await asyncio.gather(*tasks)
-    return sent
-
-
-def _hostile_process(port: int, base: str, seconds: float, kinds: list[str]) -> int:
-    return asyncio.run(_hostile(port, base, time.monotonic() + seconds, set(kinds)))
+from harness import GatewayFactory, GatewayProcess, openai_config
+from security.test_soak_hostile import HOSTILE_KINDS as ALL
+from security.test_soak_hostile import PHASE_S, _hostile_process, _normal, _p99
 
 
 def _thread_cpu(pid: int) -> dict[int, float]:
@@ -117,14 +57,14 @@ def _round(gw: GatewayProcess, kinds: list[str]) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     alone = asyncio.run(_normal(url, time.monotonic() + PHASE_S))
     with ctx.Pool(1) as pool:
-        pending = pool.apply_async(_hostile_process, (gw.port, gw.url, PHASE_S + 1.0, kinds))
+        pending = pool.apply_async(_hostile_process, (gw.port, gw.url, PHASE_S + 1.0, tuple(kinds)))
         time.sleep(0.5)
         mixed = asyncio.run(_normal(url, time.monotonic() + PHASE_S))
         pending.get(timeout=PHASE_S * 4)
         pid = gw.proc.pid
         before = _thread_cpu(pid)
         started = time.monotonic()
-        hostile = pool.apply(_hostile_process, (gw.port, gw.url, PHASE_S, kinds))
+        hostile = pool.apply(_hostile_process, (gw.port, gw.url, PHASE_S, tuple(kinds)))
         seconds = time.monotonic() - started
         after = _thread_cpu(pid)
     loop_cpu = after.get(pid, 0.0) - before.get(pid, 0.0)

@@ -42,8 +42,12 @@ async def _normal(url: str, until: float) -> list[float]:
     return latencies
 
 
-async def _hostile(port: int, base: str, until: float) -> int:
-    """Slow heads, bad bytes, label floods, compressed bombs and big admin reads, in a loop."""
+HOSTILE_KINDS = ("heads", "junk", "bombs", "logs")
+
+
+async def _hostile(port: int, base: str, until: float, kinds: frozenset[str] = frozenset(HOSTILE_KINDS)) -> int:
+    """Slow heads, bad bytes, label floods, compressed bombs and big admin reads, in a loop (or some of them:
+    bench/soak_hostile.py measures them one kind at a time)."""
     loop = asyncio.get_running_loop()
     bomb = zlib.compress(b'{"model":"gpt-4o-mini","pad":"' + b" " * (8 * 1024 * 1024), 9)
     sent = 0
@@ -67,25 +71,32 @@ async def _hostile(port: int, base: str, until: float) -> int:
         async def junk() -> None:
             nonlocal sent
             while time.monotonic() < until:
-                headers = {"x-bf-prom-team": f"team-{sent}", "x-request-id": "r" * 150, "x-bf-api-key": "nope"}
-                async with session.post(base + "/v1/chat/completions", data=b"{not json", headers=headers) as r:
-                    await r.read()
-                try:  # refused and the connection closed: the client may see its upload cut
-                    async with session.post(base + "/v1/chat/completions", data=bomb,
-                                            headers={"Content-Encoding": "deflate"}) as r:
+                if "junk" in kinds:
+                    headers = {"x-bf-prom-team": f"team-{sent}", "x-request-id": "r" * 150, "x-bf-api-key": "nope"}
+                    async with session.post(base + "/v1/chat/completions", data=b"{not json", headers=headers) as r:
                         await r.read()
-                except aiohttp.ClientError:
-                    pass
-                async with session.get(base + "/api/logs?limit=1000") as r:
-                    await r.read()
-                sent += 3
+                    sent += 1
+                if "bombs" in kinds:
+                    try:  # refused and the connection closed: the client may see its upload cut
+                        async with session.post(base + "/v1/chat/completions", data=bomb,
+                                                headers={"Content-Encoding": "deflate"}) as r:
+                            await r.read()
+                    except aiohttp.ClientError:
+                        pass
+                    sent += 1
+                if "logs" in kinds:
+                    async with session.get(base + "/api/logs?limit=1000") as r:
+                        await r.read()
+                    sent += 1
+                if not kinds & {"junk", "bombs", "logs"}:
+                    await asyncio.sleep(1.0)
 
-        await asyncio.gather(slow_heads(), junk(), junk())
+        await asyncio.gather(junk(), junk(), *([slow_heads()] if "heads" in kinds else []))
     return sent
 
 
-def _hostile_process(port: int, base: str, seconds: float) -> int:
-    return asyncio.run(_hostile(port, base, time.monotonic() + seconds))
+def _hostile_process(port: int, base: str, seconds: float, kinds: tuple[str, ...] = HOSTILE_KINDS) -> int:
+    return asyncio.run(_hostile(port, base, time.monotonic() + seconds, frozenset(kinds)))
 
 
 def _p99(values: list[float]) -> float:
