@@ -26,6 +26,7 @@ from aiohttp import web
 from bifrost.governance.governor import Gate, Governor, Refusal
 from bifrost.integrations.anthropic import openai_error_to_anthropic
 from bifrost.integrations.genai import genai_error
+from bifrost.server.bodies import read_body
 from bifrost.server.gateway import GATE_KEY  # request[GATE_KEY]: the request's Gate
 
 log = logging.getLogger("bifrost.governance")
@@ -130,7 +131,7 @@ async def _small_body(request: web.Request) -> dict[str, Any] | None:
         return None
     try:
         async with asyncio.timeout(PEEK_TIMEOUT_S):
-            body = orjson.loads(await request.read())
+            body = orjson.loads(await read_body(request, PEEK_MAX_BYTES))  # inflated if compressed
     except Exception:
         return None
     return body if isinstance(body, dict) else None
