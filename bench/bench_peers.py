@@ -60,6 +60,12 @@ def litellm_config(fake_url: str, model: str, workdir: Path) -> Path:
 def peer_suts(fake_url: str, workdir: Path, sut: Callable[..., Any], main_suts: list[Any], model: str) -> list[Any]:
     """The floor and bifrost from the main run, then LiteLLM and Portkey (skipped when not installed)."""
     keep = [s for s in main_suts if s.key in ("direct", "minimal", "bifrost-1w")]
+    return [*keep, *peers(fake_url, workdir, sut, model)]
+
+
+def peers(fake_url: str, workdir: Path, sut: Callable[..., Any], model: str) -> list[Any]:
+    """LiteLLM and Portkey, each skipped with a note when not installed; no time to first chunk (their
+    routing headers and keys are sent by wrk only)."""
     litellm = litellm_binary()
     litellm_sut = sut(
         "litellm", "LiteLLM proxy (1 worker)",
@@ -81,7 +87,11 @@ def peer_suts(fake_url: str, workdir: Path, sut: Callable[..., Any], main_suts: 
     portkey_sut.stream_optional = True  # 1.15.2 on Node 20 answered every stream with a 500 here
     if portkey is None or node is None:
         portkey_sut.skip = "not installed (node and @portkey-ai/gateway): see bench/bench_peers.py"
-    return [*keep, litellm_sut, portkey_sut]
+    for peer in (litellm_sut, portkey_sut):
+        peer.gateway = True  # its peak RSS is reported
+        peer.ttfb = False
+    portkey_sut.port_equals = True
+    return [litellm_sut, portkey_sut]
 
 
 def tables(results: list[dict[str, Any]], get: Any, fmt: Any, fmt_rps: Any, failure: Any) -> list[str]:

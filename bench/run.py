@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bench_peers
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 WRK_SCRIPT = BENCH / "wrk_post.lua"
@@ -388,6 +390,7 @@ class Sut:
     port_equals: bool = False  # told its port as --port=N (Portkey)
     stream_optional: bool = False  # a peer whose streams fail here is still measured without them
     no_stream: str = ""  # why its streaming is not measured
+    ttfb: bool = True  # measure the time to first chunk (bench/ttfb.py sends no routing headers)
 
 
 def gateway_config(fake_url: str, workdir: Path) -> Path:
@@ -455,6 +458,7 @@ def main_suts(fake_url: str, workdir: Path) -> list[Sut]:
             note="unpinned: the 2 workers share cores 0 and 1 with the fake and wrk (pinned to core 1); "
             "governance is off because --workers 2 with the memory store refuses to start",
         ),
+        *bench_peers.peers(fake_url, workdir, Sut, MODEL),  # LiteLLM and Portkey, when installed
     ]
 
 
@@ -673,7 +677,7 @@ def measure_all(
             continue
         print(f"[round {round_no}/{rounds}] ttfb", flush=True)
         for r in running:
-            if not r.active or not check_alive(r, fake):
+            if not r.active or not r.sut.ttfb or not check_alive(r, fake):
                 continue
             try:
                 t = measure_ttfb(r.url, fake_url, s)
@@ -935,6 +939,9 @@ def render(report: Json) -> str:
     lines.append("")
     if report["mode"] == "main":
         lines += main_tables(report["results"])
+        if any(r["key"] in ("litellm", "portkey") for r in report["results"]):
+            lines += ["", "The peers, from the same run:", ""]
+            lines += bench_peers.tables(report["results"], _get, fmt, fmt_rps, _short_failure)
         contended = [w for w in contention(report["results"]) if "other processes used" in w]
         lines += ["", "Targets (ratios measured in this run):", ""]
         if contended:
@@ -944,8 +951,6 @@ def render(report: Json) -> str:
                   "| --- | --- | --- | --- |"]
         lines += [f"| {t['target']} | {t['measured']} | {t['limit']} | {t['status']} |" for t in report["targets"]]
     elif report["mode"] == "peers":
-        import bench_peers
-
         lines += bench_peers.tables(report["results"], _get, fmt, fmt_rps, _short_failure)
     elif report["mode"] == "governance":
         import bench_governance
@@ -1083,12 +1088,7 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ["BENCH_API_KEY"] = bench_governance.VK  # wrk sends the virtual key
                 suts = governance_suts(fake_url, workdir, redis_url)
             elif mode == "peers":
-                import bench_peers
-
                 suts = bench_peers.peer_suts(fake_url, workdir, Sut, main_suts(fake_url, workdir), MODEL)
-                for sut in suts:
-                    sut.port_equals = sut.key == "portkey"
-                    sut.gateway = sut.gateway or sut.key in ("litellm", "portkey")  # peak RSS for them too
             else:
                 suts = (stack_suts(fake_url) if mode == "stacks" else observability_suts(fake_url, workdir)
                         if mode == "observability" else main_suts(fake_url, workdir))
