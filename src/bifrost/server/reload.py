@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -158,6 +159,10 @@ class Live:
             log.info("config reload: the previous config's requests have finished; its connections are closed")
         self.draining.remove(old)
         await self._release(old)
+        if gc.get_freeze_count():  # start-up froze the first config's objects (cli): let this one's go, keep the rest
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
 
     async def _release(self, old: Gateway) -> None:
         """Close what `old` alone holds: its model catalog, and the providers and MCP clients no live or
