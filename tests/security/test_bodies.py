@@ -14,7 +14,7 @@ import pytest
 from bifrost.testing.fake_provider import FakeProvider
 from harness import GatewayFactory, http_get, openai_config
 
-from .helpers import CHAT, post
+from .helpers import CHAT, post, raw_request
 
 
 @pytest.mark.parametrize(
@@ -87,4 +87,26 @@ def test_an_unknown_encoding_is_a_400(fake: FakeProvider, start_gateway: Gateway
     gw = start_gateway(openai_config(fake.url))
     status, _, body = post(gw.v1_url + "/chat/completions", json.dumps(CHAT).encode(), {"Content-Encoding": "zstd"})
     assert status == 400 and "zstd" in json.loads(body)["error"]["message"]
+    assert fake.control.stats()["total"] == 0
+
+
+@pytest.mark.parametrize("value", [b"\x80", b"\xff\xfe gzip"], ids=["lone-continuation-byte", "not-utf8"])
+@pytest.mark.parametrize(
+    "path", ["/v1/chat/completions", "/anthropic/v1/messages", "/genai/v1beta/models/gemini-2.0-flash:generateContent"]
+)
+def test_a_content_encoding_that_is_not_text_is_a_400_in_the_route_shape(
+    value: bytes, path: str, fake: FakeProvider, start_gateway: GatewayFactory
+) -> None:
+    """Found by the hypothesis fuzz test: the 400 quoted the header's invalid UTF-8 and its JSON failed (a 500)."""
+    gw = start_gateway(openai_config(fake.url))
+    body = json.dumps(CHAT).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\ncontent-encoding: "
+    ).encode()
+    answer = raw_request(gw.port, head + value + b"\r\n\r\n" + body)
+    status = int(answer.split(b" ", 2)[1])
+    assert status == 400, answer[:300]
+    payload = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+    assert "error" in payload
     assert fake.control.stats()["total"] == 0

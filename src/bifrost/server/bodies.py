@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from bifrost.core.secrets import clean_text
+
 INLINE_OUTPUT = 64 * 1024  # inflated on the loop per received chunk before moving to the thread
 _THREAD_OUTPUT = 1024 * 1024  # per thread call (bounded by the limit too)
 _executor: ThreadPoolExecutor | None = None
@@ -106,7 +108,9 @@ def inflater_for(request: web.Request) -> Inflater | None:
         return None  # aiohttp inflated it (auto_decompress on)
     if encoding in ("gzip", "deflate"):
         return Inflater(encoding)
-    raise BodyDecodeError(f"Content-Encoding {encoding} is not supported: send gzip, deflate or no encoding")
+    raise BodyDecodeError(
+        f"Content-Encoding {clean_text(encoding)[:40]!r} is not supported: send gzip, deflate or no encoding"
+    )
 
 
 async def read_body(request: web.Request, limit: int) -> bytearray:

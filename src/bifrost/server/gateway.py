@@ -172,7 +172,8 @@ class Gateway:
         """Remove every secret (configured ones, the client's own key) from every field of an error and
         from its record's attempts."""
         key = ctx.direct_key
-        exc.message = scrub(exc.message, key)
+        # an error may quote what the client sent (a header, a field): never invalid UTF-8 or control characters
+        exc.message = clean_text(scrub(exc.message, key))
         if exc.type:
             exc.type = scrub(exc.type, key)
         if exc.code:
