@@ -11,10 +11,10 @@ from typing import Any
 
 import openai
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from bifrost.testing.fake_provider import FakeProvider
 from harness import GatewayFactory, GatewayProcess, openai_config
+from security.helpers import scrape
 
 pytestmark = pytest.mark.asyncio
 
@@ -100,12 +100,6 @@ def upstream_bytes(fake: FakeProvider, script: dict[str, Any], usage: bool) -> b
         return resp.read()
 
 
-def _scrape(gw: GatewayProcess) -> dict[str, Any]:
-    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(gw.url + "/metrics", timeout=10) as r:
-        text = r.read().decode()
-    return {f.name: f.samples for f in text_string_to_metric_families(text)}
-
-
 def _value(families: dict[str, Any], family: str, suffix: str = "_total") -> float:
     return sum(s.value for s in families.get(family, []) if s.name == family + suffix)
 
@@ -115,7 +109,7 @@ async def test_a_same_wire_stream_goes_out_byte_for_byte_and_is_still_counted(
 ) -> None:
     script = {"reply": "one two three", "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
     client = openai.AsyncOpenAI(base_url=gateway.openai_url + "/v1", api_key="sk-any", max_retries=0)
-    before = _scrape(gateway)
+    before = scrape(gateway)
     # the client asks for usage: its usage chunk is read (the only event read) and passed on as it is
     stream = await client.chat.completions.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True,
@@ -135,7 +129,7 @@ async def test_a_same_wire_stream_goes_out_byte_for_byte_and_is_still_counted(
     )
     plain = [c async for c in stream]
     assert all(c.usage is None for c in plain) and plain[-1].choices[0].finish_reason == "stop"
-    after = _scrape(gateway)
+    after = scrape(gateway)
     assert _value(after, "bifrost_output_tokens") - _value(before, "bifrost_output_tokens") == 9
     assert _value(after, "bifrost_input_tokens") - _value(before, "bifrost_input_tokens") == 21
     # the events passed on unread still count as chunks: each of the 3 streams has an inter-token latency

@@ -27,19 +27,7 @@ async def iter_event_runs(
     error event for the client.
     """
     buf = b""
-    content = resp.content
-    while True:
-        flush = BEFORE_READ.get()
-        if flush is not None:
-            await flush()
-        try:
-            data = await content.readany()
-        except (aiohttp.ServerTimeoutError, TimeoutError):
-            raise stream_stalled(provider, idle_timeout) from None
-        except aiohttp.ClientError as exc:
-            raise stream_broke(provider, exc) from None
-        if not data:
-            break
+    async for data in iter_chunks(resp, provider, idle_timeout):
         buf = buf + data if buf else data
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n")
