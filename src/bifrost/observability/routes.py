@@ -76,20 +76,20 @@ def register_routes(app: web.Application, metrics: Metrics, store: LogStore | No
         if isinstance(filters, web.Response):
             return filters
         assert store is not None
-        pages = store.pages(filters)
+        pages = store.json_pages(filters)
         try:
             total = await store.count(filters)
-            first = await anext(pages, [])
+            # (not a tuple as anext's default: Python 3.11 raises SystemError for one)
+            shown, first = await anext(pages, None) or (0, b"")
         except Exception as exc:
             return _unavailable(exc)
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(request)
-        shown = len(first)
-        await response.write(b'{"logs":[' + b",".join(orjson.dumps(r, default=str) for r in first))
+        await response.write(b'{"logs":[' + first)
         try:
-            async for page in pages:
-                shown += len(page)
-                await response.write(b"," + b",".join(orjson.dumps(r, default=str) for r in page))
+            async for rows, page in pages:
+                shown += rows
+                await response.write(b"," + page)
         except Exception as exc:  # the answer has started: end it as valid JSON that says it is partial
             error = f"{type(exc).__name__}: {exc}"[:300]
             log.warning("logs store read failed", extra={"fields": {"error": error}})

@@ -6,9 +6,8 @@ past the size limit costs 7-20 ms of CPU there. Here the first 64 KiB of output 
 inflated inline (a normal compressed JSON body never leaves the loop), and anything more in one worker
 thread shared by the process (zlib releases the GIL while it inflates), with the size limit enforced as the
 output grows: a body never inflates further than one byte past the limit. One thread bounds what a flood of
-compression bombs can take to one core; compressed bodies queue behind each other meanwhile, plain bodies
-never wait for it. (Not at a lower CPU priority: the thread takes the GIL between zlib calls, and a
-low-priority thread waiting for the CPU while the loop waits for the GIL would stall the loop.)
+compression bombs can take to one core, and it runs below the event loop's CPU priority
+(``core/background.py``); compressed bodies queue behind each other meanwhile, plain bodies never wait for it.
 
 When aiohttp did inflate the body (an app embedded in a server with the default ``auto_decompress``),
 ``request.content.total_compressed_bytes`` says so and the body is taken as it is.
@@ -22,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
+from bifrost.core.background import background_executor
 from bifrost.core.secrets import clean_text
 
 INLINE_OUTPUT = 64 * 1024  # inflated on the loop per received chunk before moving to the thread
@@ -36,7 +36,7 @@ class BodyDecodeError(ValueError):
 def _pool() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
-        _executor = ThreadPoolExecutor(1, thread_name_prefix="bifrost-inflate")
+        _executor = background_executor("bifrost-inflate")
     return _executor
 
 

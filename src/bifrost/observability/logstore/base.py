@@ -5,13 +5,14 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import orjson
 
@@ -66,6 +67,7 @@ _LIST_COLUMNS = ", ".join(
 )
 CONTENT_MAX_CHARS = 262_144  # per field; longer content is cut and marked
 RETENTION_INTERVAL_S = 3600.0
+T = TypeVar("T")
 Placeholder = Callable[[int], str]  # 1-based parameter index -> "?" (sqlite) or "$n" (postgres)
 
 
@@ -78,6 +80,7 @@ class LogStore(Protocol):
     async def query(self, filters: LogFilters) -> dict[str, Any]: ...
     async def count(self, filters: LogFilters) -> int: ...
     def pages(self, filters: LogFilters) -> AsyncIterator[list[dict[str, Any]]]: ...
+    def json_pages(self, filters: LogFilters) -> AsyncIterator[tuple[int, bytes]]: ...
     async def get(self, request_id: str) -> dict[str, Any] | None: ...
     async def stats(self, filters: LogFilters) -> dict[str, Any]: ...
 
@@ -307,6 +310,22 @@ def _preview(text: str | None, parse: bool) -> tuple[Any, bool]:
     return (_loads(text) if parse else text), False
 
 
+def _page(
+    render: Callable[[list[Mapping[str, Any]]], T], rows: list[Mapping[str, Any]]
+) -> tuple[int, tuple[float, int] | None, T]:
+    """(rows fetched, (ts, seq) of the last one, the rendered page)."""
+    last = (float(rows[-1]["ts"]), int(rows[-1]["seq"])) if rows else None
+    return len(rows), last, render(rows)
+
+
+def _dict_page(rows: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [row_to_dict(r, list_view=True) for r in rows]
+
+
+def _json_page(rows: list[Mapping[str, Any]]) -> tuple[int, bytes]:
+    return len(rows), b",".join(orjson.dumps(row_to_dict(r, list_view=True), default=str) for r in rows)
+
+
 def row_to_dict(row: Mapping[str, Any], list_view: bool = False) -> dict[str, Any]:
     """A stored row as the API shows it. `list_view`: content cut to LIST_CONTENT_CHARS (then
     ``content_truncated`` is true and the full record is at GET /api/logs/{id})."""
@@ -461,6 +480,12 @@ class BaseLogStore(abc.ABC):
     async def _fetch(self, sql: str, args: list[Any]) -> list[Mapping[str, Any]]: ...
 
     @abc.abstractmethod
+    async def _fetch_converted(self, sql: str, args: list[Any], convert: Callable[[list[Mapping[str, Any]]], T]) -> T:
+        """`convert` applied to the rows off the event loop, in the store's one reader thread: a list answer's
+        rows are made into dicts and JSON there, so admin reads, however many arrive, take one thread's
+        turns at the interpreter and never hold the loop for a page."""
+
+    @abc.abstractmethod
     async def _delete_before(self, cutoff: float) -> int: ...
 
     # lifecycle
@@ -541,10 +566,16 @@ class BaseLogStore(abc.ABC):
         count = await self._fetch(f"SELECT COUNT(*) AS total FROM {TABLE}{where}", args)
         return int(count[0]["total"]) if count else 0
 
-    async def pages(self, filters: LogFilters) -> AsyncIterator[list[dict[str, Any]]]:
-        """The list view's rows, newest first, PAGE_ROWS at a time (content cut to LIST_CONTENT_CHARS).
+    def pages(self, filters: LogFilters) -> AsyncIterator[list[dict[str, Any]]]:
+        """The list view's rows as dicts, newest first, PAGE_ROWS at a time (content cut to LIST_CONTENT_CHARS)."""
+        return self._pages(filters, _dict_page)
 
-        After the first page the next one starts below the last row seen (ts, seq), so rows written
+    def json_pages(self, filters: LogFilters) -> AsyncIterator[tuple[int, bytes]]:
+        """The list view as the HTTP answer writes it: (rows, the rows as JSON objects joined by commas)."""
+        return self._pages(filters, _json_page)
+
+    async def _pages(self, filters: LogFilters, render: Callable[[list[Mapping[str, Any]]], T]) -> AsyncIterator[T]:
+        """After the first page the next one starts below the last row seen (ts, seq), so rows written
         meanwhile neither repeat nor shift the window."""
         where, args = filters.where(self.placeholder)
         left = filters.limit
@@ -568,12 +599,12 @@ class BaseLogStore(abc.ABC):
                 f"SELECT seq, {_LIST_COLUMNS} FROM {TABLE}{clause} ORDER BY ts DESC, seq DESC"
                 f" LIMIT {self.placeholder(i - 1)} OFFSET {self.placeholder(i)}"
             )
-            rows = await self._fetch(sql, page_args)
-            if not rows:
+            got, last, page = await self._fetch_converted(sql, page_args, functools.partial(_page, render))
+            if not got:
                 return
-            after = (float(rows[-1]["ts"]), int(rows[-1]["seq"]))
-            yield [row_to_dict(r, list_view=True) for r in rows]
-            if len(rows) < n:
+            after = last
+            yield page
+            if got < n:
                 return
             left -= n
 

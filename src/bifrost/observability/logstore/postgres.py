@@ -7,15 +7,19 @@ dropped and counted, reads answer 503, and the pool is re-created at most every 
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
+from bifrost.core.background import background_executor
 from bifrost.observability.logstore.base import COLUMNS, TABLE, BaseLogStore, log, safe_rows
 from bifrost.observability.record import RequestRecord
 
 MIGRATION_LOCK_ID = 0x62696672  # "bifr"
 RECONNECT_EVERY_S = 5.0
+T = TypeVar("T")
 
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (
@@ -76,6 +80,7 @@ class PostgresLogStore(BaseLogStore):
         self._pool: Any = None
         self._last_attempt = 0.0
         self._closed = False
+        self._rexec: ThreadPoolExecutor | None = None
 
     @staticmethod
     def placeholder(index: int) -> str:
@@ -137,6 +142,9 @@ class PostgresLogStore(BaseLogStore):
 
     async def _close(self) -> None:
         self._closed = True
+        if self._rexec is not None:
+            self._rexec.shutdown(wait=False, cancel_futures=True)
+            self._rexec = None
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -165,6 +173,12 @@ class PostgresLogStore(BaseLogStore):
     async def _fetch(self, sql: str, args: list[Any]) -> list[Mapping[str, Any]]:
         pool = await self._get_pool()
         return [dict(row) for row in await pool.fetch(sql, *args)]
+
+    async def _fetch_converted(self, sql: str, args: list[Any], convert: Callable[[list[Mapping[str, Any]]], T]) -> T:
+        rows = await self._fetch(sql, args)
+        if self._rexec is None:
+            self._rexec = background_executor("bifrost-logstore-pg-r")  # admin reads: below the loop
+        return await asyncio.get_running_loop().run_in_executor(self._rexec, convert, rows)
 
     async def _delete_before(self, cutoff: float) -> int:
         pool = await self._get_pool()

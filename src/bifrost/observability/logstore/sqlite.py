@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from bifrost.core.background import background_executor
 from bifrost.observability.logstore.base import COLUMNS, TABLE, BaseLogStore, log, safe_rows
 from bifrost.observability.record import RequestRecord
 
@@ -119,7 +120,7 @@ class SQLiteLogStore(BaseLogStore):
 
     async def _open(self) -> None:
         self._wexec = ThreadPoolExecutor(1, thread_name_prefix="bifrost-logstore-sqlite-w")
-        self._rexec = ThreadPoolExecutor(1, thread_name_prefix="bifrost-logstore-sqlite-r")
+        self._rexec = background_executor("bifrost-logstore-sqlite-r")  # admin reads: below the loop
         await self._in(self._wexec, self._open_writer)
 
     def _open_writer(self) -> None:
@@ -186,6 +187,9 @@ class SQLiteLogStore(BaseLogStore):
 
     async def _fetch(self, sql: str, args: list[Any]) -> list[Mapping[str, Any]]:
         return await self._in(self._rexec, lambda: self._fetch_sync(sql, args))
+
+    async def _fetch_converted(self, sql: str, args: list[Any], convert: Callable[[list[Mapping[str, Any]]], T]) -> T:
+        return await self._in(self._rexec, lambda: convert(self._fetch_sync(sql, args)))
 
     def _fetch_sync(self, sql: str, args: list[Any]) -> list[Mapping[str, Any]]:
         if self._rconn is None:
