@@ -4,7 +4,8 @@
 ``/api/logs`` query parameters: ``start``/``end`` (unix seconds or ISO 8601, inclusive), ``provider``,
 ``model``, ``status`` (an HTTP code, or ``error`` / ``success``), ``limit`` (1-1000, default 50), ``offset``.
 Answer: ``{"logs": [...newest first], "total", "limit", "offset", "has_more"}``, written as it is read
-(``PAGE_ROWS`` rows at a time, never the whole answer in memory twice). In this list view ``request_body``
+(``PAGE_ROWS`` rows at a time, made into JSON in the log store's reader thread, never the whole answer in
+memory twice). In this list view ``request_body``
 and ``response_content`` are cut to ``LIST_CONTENT_CHARS`` characters (``content_truncated: true``; a cut
 body is shown as text); ``GET /api/logs/{id}`` answers the newest record with that request id in full
 (404 when there is none).
