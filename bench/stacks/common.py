@@ -1,4 +1,5 @@
-"""What every bench/stacks/ proxy shares: its command line, the event loop choice and the upstream headers.
+"""What every bench/stacks/ proxy and the floor (bench/minimal_proxy.py) share: the command line, the event
+loop choice and the upstream headers.
 
 Each proxy is a script (``python bench/stacks/NAME.py --upstream URL --port N [--loop uvloop|asyncio]``)
 with the behaviour of bench/minimal_proxy.py: POST /v1/chat/completions, body passed through untouched,
@@ -16,8 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 UPSTREAM_HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-floor"}
-POOL_LIMIT = 1000  # upstream connections per proxy (as minimal_proxy.py's TCPConnector(limit=1000))
-MAX_BODY = 100 * 1024 * 1024  # the largest request body read (as minimal_proxy.py's client_max_size)
+POOL_LIMIT = 1000  # upstream connections per proxy
+MAX_BODY = 100 * 1024 * 1024  # the largest request body read
 LOOPS = ("uvloop", "asyncio")
 
 

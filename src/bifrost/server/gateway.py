@@ -144,6 +144,17 @@ class Gateway:
                 provider.keys.announce = self._announce_cool_down
             self.state.on_cool_down(self._cooled_elsewhere)
 
+    async def abandon(self) -> None:
+        """Close what `start` opened here and nowhere else (a reloaded config that failed to start)."""
+        for provider in self._fresh:
+            await provider.close()
+        if self.mcp is not None and self._owns_mcp:
+            await self.mcp.close()
+
+    def retire(self) -> None:
+        """A reload replaced this gateway: it stops taking key cool-downs from other processes."""
+        self.state.off_cool_down(self._cooled_elsewhere)
+
     def _announce_cool_down(self, provider: str, key_name: str, seconds: float) -> None:
         task = asyncio.ensure_future(self._publish_cool_down(provider, key_name, seconds))
         self._background.add(task)

@@ -115,7 +115,7 @@ class Live:
             try:
                 await new.start()
             except Exception as exc:
-                await _close_fresh(new)
+                await new.abandon()
                 return False, _invalid(source, [{"path": "$", "message": f"could not start: {exc}"}])
             self._swap(old, new, pricing)
         applied = ", ".join(changed) if changed else "nothing changed"
@@ -141,7 +141,7 @@ class Live:
         self.gateway = new
         for hook in self.hooks:
             hook(new.config)
-        old.state.off_cool_down(old._cooled_elsewhere)
+        old.retire()
         self.draining.append(old)
         self._keep(asyncio.ensure_future(self._retire(old)))
 
@@ -278,13 +278,6 @@ def _pricing(config: Config) -> Any:
     from bifrost.observability.pricing import Pricing
 
     return Pricing.from_config(config)  # ValueError "providers.X.meta_config.pricing_overrides...: why"
-
-
-async def _close_fresh(gw: Gateway) -> None:
-    for provider in gw._fresh:
-        await provider.close()
-    if gw.mcp is not None and gw._owns_mcp:
-        await gw.mcp.close()
 
 
 def _refused(message: str, problems: list[dict[str, str]]) -> dict[str, Any]:
